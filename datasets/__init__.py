@@ -1,0 +1,46 @@
+"""Dataset registry: name -> loader returning an in-memory ImageDataset."""
+import argparse
+from typing import Callable
+
+from utils.errors import UserError
+
+from .base import MULTI_LABEL, ImageDataset, Split
+
+_DATASETS: dict[str, Callable[..., ImageDataset]] = {}
+_DISPLAY_NAMES: dict[str, str] = {}
+
+
+def register(*names: str):
+    """Register a loader `fn(data_dir, size, download) -> ImageDataset` under case-insensitive names."""
+    def add(fn):
+        for name in names:
+            _DATASETS[name.lower()] = fn
+            _DISPLAY_NAMES[name.lower()] = name
+        return fn
+    return add
+
+
+def available() -> list[str]:
+    return sorted(_DISPLAY_NAMES.values(), key=str.lower)
+
+
+def load_dataset(name: str, data_dir: str = "./data", size: int = 28, download: bool = False) -> ImageDataset:
+    """Load a registered dataset by name (case-insensitive), or any MedMNIST-layout .npz by path."""
+    if name.lower().endswith(".npz"):
+        return load_npz_path(name)
+    try:
+        loader = _DATASETS[name.lower()]
+    except KeyError:
+        raise UserError(f"unknown dataset {name!r}; choose one of: {', '.join(available())}, or a path to a .npz file")
+    return loader(data_dir=data_dir, size=size, download=download)
+
+
+def load(args: argparse.Namespace) -> ImageDataset:
+    """The dataset named by the data flags."""
+    return load_dataset(args.dataset, args.data_dir, args.size, args.download)
+
+
+from . import digits  # noqa: E402,F401  (registers Digits)
+from .medmnist_npz import load_npz_path  # noqa: E402  (registers the MedMNIST flags)
+
+__all__ = ["ImageDataset", "Split", "MULTI_LABEL", "register", "available", "load", "load_dataset", "load_npz_path"]

@@ -1,0 +1,33 @@
+"""Examine a dataset: samples per class in each split, and a labelled grid of samples (keys choose a class)."""
+import datasets
+from arg_parser import build_parser
+from utils import plots
+from utils.errors import run_cli
+from utils.metrics import class_counts
+from utils.tables import format_table
+
+
+def main(argv=None) -> dict:
+    args = build_parser("data", "evaluation", "system", "output", description=__doc__).parse_args(argv)
+    data = datasets.load(args)
+    counts = {s: class_counts(data.split(s).labels, data.num_classes, data.multilabel) for s in ("train", "val", "test")}
+    print(f"{data.name}: {data.task}, {data.num_classes} {'labels' if data.multilabel else 'classes'}, "
+          f"{data.in_channels} channel(s), {data.size}x{data.size} px  (from {data.source})")
+    rows = [[f"{i}: {name}", *(counts[s][i] for s in counts), sum(counts[s][i] for s in counts)]
+            for i, name in enumerate(data.class_names)]
+    rows.append(["total images", *(len(data.split(s)) for s in counts), sum(len(data.split(s)) for s in counts)])
+    print(format_table(["label" if data.multilabel else "class", "train", "val", "test", "total"], rows))
+    interactive = not args.no_gui and plots.has_display()
+    if args.save_fig or interactive:
+        split = data.split(args.split)
+        grid = plots.SampleGrid(split.images, split.labels, data.class_names, seed=args.seed,
+                                interactive=interactive, title=f"{data.name} {args.split}")
+        if args.save_fig:
+            print(f"samples: {grid.save(args.save_fig)}")
+        if interactive:
+            grid.show()
+    return counts
+
+
+if __name__ == "__main__":
+    run_cli(main)

@@ -1,0 +1,46 @@
+"""Test a trained model: overall and class-wise accuracy and AUC, confusion matrix, and a sample viewer."""
+from pathlib import Path
+
+import datasets
+from arg_parser import build_parser
+from utils import checkpoints, plots
+from utils.device import amp_dtype, resolve_device
+from utils.errors import run_cli
+from utils.evaluation import classification_report, format_report, split_logits
+from utils.io import save_json
+from utils.metrics import confusion_matrix, predictions
+
+
+def main(argv=None) -> dict:
+    args = build_parser("data", "model", "evaluation", "system", "output", description=__doc__).parse_args(argv)
+    device = resolve_device(args.device)
+    data = datasets.load(args)
+    model, meta = checkpoints.load_model(args.model_id, args.model_dir, data.describe(), device, args.arch)
+    split = data.split(args.split)
+    logits, labels = split_logits(model, split, meta, device, args.batch_size, amp_dtype(device, args.amp))
+    report = classification_report(logits, labels, data.class_names, data.multilabel)
+    print(f"{checkpoints.find_checkpoint(args.model_id, args.model_dir)} on {data.name} {args.split} ({len(split)} images)")
+    print(format_report(report, data.multilabel))
+
+    run_dir = Path(args.runs_dir) / Path(args.model_id).name.removesuffix(".pt")
+    if not data.multilabel:
+        cm = confusion_matrix(logits, labels, data.num_classes)
+        path = plots.confusion_figure(cm, data.class_names, run_dir / f"confusion_{args.split}.png",
+                                      title=f"{args.model_id} on {data.name} {args.split}")
+        print(f"confusion matrix: {path}")
+    if args.json:
+        save_json({k: report[k] for k in ("accuracy", "auc", "per_class")}, args.json)
+        print(f"wrote {args.json}")
+    interactive = not args.no_gui and plots.has_display()
+    if args.save_fig or interactive:
+        grid = plots.SampleGrid(split.images, labels, data.class_names, predictions(logits, data.multilabel),
+                                seed=args.seed, interactive=interactive, title=f"{data.name} {args.split}")
+        if args.save_fig:
+            print(f"samples: {grid.save(args.save_fig)}")
+        if interactive:
+            grid.show()
+    return report
+
+
+if __name__ == "__main__":
+    run_cli(main)

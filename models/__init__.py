@@ -1,0 +1,71 @@
+"""Model registry: name -> nn.Module factory, plus any torchvision classification model by name."""
+from pathlib import Path
+from typing import Callable
+
+import torch
+import torchvision
+from torch import nn
+
+from utils.errors import UserError
+
+_MODELS: dict[str, Callable[..., nn.Module]] = {}
+
+
+def register(*names: str):
+    """Register `fn(num_classes, in_channels, imagenet_arch) -> nn.Module` under case-insensitive names."""
+    def add(fn):
+        for name in names:
+            _MODELS[name.lower()] = fn
+        return fn
+    return add
+
+
+def torchvision_names() -> list[str]:
+    return torchvision.models.list_models(module=torchvision.models)
+
+
+def available() -> list[str]:
+    return sorted(_MODELS)
+
+
+def create_model(name: str, num_classes: int, in_channels: int = 3, *, imagenet_arch: bool = False) -> nn.Module:
+    """Build a registered model, or a torchvision classification model (untrained) by name."""
+    key = name.lower()
+    if key in _MODELS:
+        return _MODELS[key](num_classes=num_classes, in_channels=in_channels, imagenet_arch=imagenet_arch)
+    if key in torchvision_names():
+        net = torchvision.models.get_model(key, weights=None, num_classes=num_classes)
+        return net if in_channels == 3 else RepeatChannels(net)
+    raise UserError(f"unknown arch {name!r}; choose one of: {', '.join(available())}, "
+                    f"or a torchvision model ({', '.join(torchvision_names()[:6])}, ...)")
+
+
+class RepeatChannels(nn.Module):
+    """Feed a 1-channel image to a network built for RGB by repeating the channel."""
+
+    def __init__(self, net: nn.Module) -> None:
+        super().__init__()
+        self.net = net
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x.expand(-1, 3, -1, -1))
+
+
+def load_pretrained(model: nn.Module, path: str) -> list[str]:
+    """Copy every weight of the checkpoint at `path` whose name and shape match; return the names skipped."""
+    if not Path(path).is_file():
+        raise UserError(f"--pretrained {path}: no such file")
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    state = state.get("state_dict", state) if isinstance(state, dict) else state
+    if not isinstance(state, dict):
+        raise UserError(f"--pretrained {path} holds no state_dict")
+    state = {k.removeprefix("module."): v for k, v in state.items()}
+    own = model.state_dict()
+    usable = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
+    if not usable:
+        raise UserError(f"--pretrained {path}: none of its weights fit this model (wrong arch?)")
+    model.load_state_dict(usable, strict=False)
+    return sorted(set(own) - set(usable))
+
+
+from . import resnet, smallcnn  # noqa: E402,F401  (register the models)

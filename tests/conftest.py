@@ -1,0 +1,64 @@
+"""Shared fixtures: tiny MedMNIST-layout files, a trained Digits model, and a way to run scripts in-process."""
+import hashlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from utils.errors import run_cli
+
+
+def write_medmnist_npz(path: Path, n: tuple[int, int, int] = (40, 10, 12), size: int = 28, channels: int = 3,
+                       num_classes: int = 8, multilabel: int = 0, seed: int = 0) -> Path:
+    """An npz in exactly MedMNIST's layout: N×H×W(×3) uint8 images and N×L labels per split."""
+    rng = np.random.default_rng(seed)
+    arrays = {}
+    for split, count in zip(("train", "val", "test"), n):
+        shape = (count, size, size, 3) if channels == 3 else (count, size, size)
+        arrays[f"{split}_images"] = rng.integers(0, 256, shape, dtype=np.uint8)
+        if multilabel:
+            arrays[f"{split}_labels"] = rng.integers(0, 2, (count, multilabel), dtype=np.uint8)
+        else:
+            arrays[f"{split}_labels"] = (np.arange(count) % num_classes).astype(np.uint8)[:, None]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(path, **arrays)
+    return path
+
+
+class Cli:
+    """Run a script's main(argv) the way the shell would; report its exit code and output."""
+
+    def __init__(self, capsys):
+        self.capsys = capsys
+
+    def __call__(self, main, *argv: str):
+        self.capsys.readouterr()
+        code = 0
+        try:
+            run_cli(main, list(argv))
+        except SystemExit as stop:
+            code = stop.code
+        out = self.capsys.readouterr()
+        return code, out.out, out.err
+
+
+@pytest.fixture
+def cli(capsys):
+    return Cli(capsys)
+
+
+def fingerprint(folder: Path) -> dict[str, str]:
+    """Content hash of every file under `folder`, to prove nothing was touched."""
+    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+@pytest.fixture(scope="session")
+def trained_digits(tmp_path_factory):
+    """A smallcnn trained on Digits once per session: (workdir, model id of the best checkpoint, summary)."""
+    import main_train
+    work = tmp_path_factory.mktemp("digits")
+    summary = main_train.main(["--save_model_id", "digits", "--arch", "smallcnn", "--epochs", "8", "--lr", "0.05",
+                               "--batch_size", "64", "--model_dir", str(work / "model_weights"),
+                               "--runs_dir", str(work / "runs")])
+    return work, "digits_best", summary

@@ -1,0 +1,1 @@
+"""Shared helpers: errors, files, checkpoints, devices, loops, metrics and plots."""

@@ -1,0 +1,76 @@
+"""Checkpoint files: {"state_dict", "meta"} (+ optimizer state in *_last.pt), written atomically, read weights-only."""
+import difflib
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from .errors import UserError
+from .io import save_torch
+
+
+def checkpoint_path(model_id: str, model_dir: str = "model_weights") -> Path:
+    """`model_weights/{id}.pt` for an id; the path itself for anything that names a file."""
+    if model_id.endswith((".pt", ".pth", ".pth.tar")) or Path(model_id).is_file():
+        return Path(model_id)
+    return Path(model_dir) / f"{model_id}.pt"
+
+
+def find_checkpoint(model_id: str | None, model_dir: str = "model_weights") -> Path:
+    """The file of an existing checkpoint; a missing one is an error that lists near matches."""
+    if not model_id:
+        raise UserError("--model_id is required (an id in --model_dir such as my_model_best, or a .pt path)")
+    path = checkpoint_path(model_id, model_dir)
+    if path.is_file():
+        return path
+    known = sorted(p.stem for p in Path(model_dir).glob("*.pt"))
+    near = difflib.get_close_matches(model_id, known, n=5, cutoff=0.5)
+    hint = f"; near matches: {', '.join(near)}" if near else (
+        f"; {model_dir}/ holds: {', '.join(known[:8])}" if known else f"; {model_dir}/ holds no checkpoints")
+    raise UserError(f"no checkpoint {path}{hint}")
+
+
+def save_checkpoint(path: str | Path, model: nn.Module, meta: dict, **extra) -> Path:
+    """Write {"state_dict", "meta", **extra} atomically; `meta` holds plain types only."""
+    model = getattr(model, "module", model)
+    return save_torch({"state_dict": model.state_dict(), "meta": meta, **extra}, path)
+
+
+def load_checkpoint(path: str | Path) -> dict:
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # a truncated or foreign file: say which file, not a traceback
+        raise UserError(f"cannot read checkpoint {path}: {type(err).__name__}: {str(err).splitlines()[0]}")
+    if not isinstance(ckpt, dict) or "state_dict" not in ckpt:
+        raise UserError(f"{path} is not a checkpoint of this project (no state_dict)")
+    ckpt.setdefault("meta", {})
+    return ckpt
+
+
+def check_compatible(meta: dict, data_meta: dict, source: str, arch: str | None = None) -> None:
+    """Refuse a checkpoint whose arch, classes, channels or task do not fit the dataset it is used with."""
+    if arch and meta.get("arch", "").lower() != arch.lower():
+        raise UserError(f"{source} is a {meta.get('arch')} model but --arch {arch} was given")
+    for key, what in (("num_classes", "classes"), ("in_channels", "input channels"), ("task", "task")):
+        if key in meta and meta[key] != data_meta[key]:
+            raise UserError(f"{source} was trained for {meta[key]} {what} ({meta.get('dataset')}) but "
+                            f"{data_meta['dataset']} has {data_meta[key]}; pass the dataset it was trained on")
+
+
+def load_model(model_id: str | None, model_dir: str, data_meta: dict, device: torch.device,
+               arch: str | None = None) -> tuple[nn.Module, dict]:
+    """Find, check and load a classification checkpoint; returns the model on `device` and its meta."""
+    from models import create_model
+    path = find_checkpoint(model_id, model_dir)
+    ckpt = load_checkpoint(path)
+    meta = ckpt["meta"]
+    if "arch" not in meta:
+        raise UserError(f"{path} has no arch in its meta; it was not written by this project's main_train.py")
+    check_compatible(meta, data_meta, str(path), arch)
+    model = create_model(meta["arch"], meta["num_classes"], meta["in_channels"],
+                         imagenet_arch=meta.get("imagenet_arch", False))
+    try:
+        model.load_state_dict(ckpt["state_dict"])
+    except RuntimeError as err:
+        raise UserError(f"{path}: weights do not fit a {meta['arch']} model: {str(err).splitlines()[0]}")
+    return model.to(device), meta

@@ -1,0 +1,130 @@
+"""Figures: training curves, confusion matrices and labelled sample grids (saved, or in an interactive window)."""
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .io import save_figure
+
+
+def pyplot(interactive: bool = False):
+    """matplotlib.pyplot with a window backend only when asked for and a display exists."""
+    import matplotlib
+    if not (interactive and has_display()):
+        matplotlib.use("Agg", force=True)
+    import matplotlib.pyplot as plt
+    return plt
+
+
+def has_display() -> bool:
+    return sys.platform in ("darwin", "win32") or bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+
+
+def training_curves(history: list[dict], path: str | Path) -> Path:
+    """Loss and accuracy per epoch, train against validation."""
+    plt = pyplot()
+    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 4))
+    epochs = [row["epoch"] for row in history]
+    for key, ax in (("loss", ax_loss), ("acc", ax_acc)):
+        ax.plot(epochs, [row[f"train_{key}"] for row in history], label="train")
+        val = [(row["epoch"], row[f"val_{key}"]) for row in history if row.get(f"val_{key}") not in (None, "")]
+        if val:
+            ax.plot(*zip(*val), marker="o", label="val")
+        ax.set_xlabel("epoch")
+        ax.set_ylabel("accuracy (%)" if key == "acc" else "loss")
+        ax.grid(alpha=0.3)
+        ax.legend()
+    fig.tight_layout()
+    saved = save_figure(fig, path)
+    plt.close(fig)
+    return saved
+
+
+def confusion_figure(cm: torch.Tensor, class_names: list[str], path: str | Path, title: str = "") -> Path:
+    """Row-normalised confusion matrix (true rows, predicted columns) with the counts written in."""
+    plt = pyplot()
+    k = len(class_names)
+    rates = cm.double() / cm.sum(1, keepdim=True).clamp_min(1)
+    fig, ax = plt.subplots(figsize=(1.0 + 0.6 * k, 0.8 + 0.55 * k))
+    ax.imshow(rates.numpy(), cmap="Blues", vmin=0, vmax=1)
+    for i in range(k):
+        for j in range(k):
+            ax.text(j, i, int(cm[i, j]), ha="center", va="center", fontsize=8,
+                    color="white" if rates[i, j] > 0.5 else "black")
+    labels = [name[:18] for name in class_names]
+    ax.set_xticks(range(k), labels, rotation=45, ha="right", fontsize=8)
+    ax.set_yticks(range(k), labels, fontsize=8)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title(title)
+    fig.tight_layout()
+    saved = save_figure(fig, path)
+    plt.close(fig)
+    return saved
+
+
+def label_text(label: torch.Tensor, class_names: list[str]) -> str:
+    if label.ndim == 0:
+        return class_names[int(label)]
+    names = [class_names[i] for i in label.nonzero().flatten().tolist()]
+    return ", ".join(names) if names else "none"
+
+
+class SampleGrid:
+    """A grid of images with their labels (and predictions). Keys choose a class: 0-9, F1-F12 for 10-21, space = any."""
+
+    def __init__(self, images: torch.Tensor, labels: torch.Tensor, class_names: list[str],
+                 predicted: torch.Tensor | None = None, rows: int = 4, cols: int = 5, seed: int = 0,
+                 interactive: bool = False, title: str = "") -> None:
+        self.plt = pyplot(interactive)
+        self.images, self.labels, self.names, self.predicted = images, labels, class_names, predicted
+        self.rows, self.cols, self.title = rows, cols, title
+        self.rng = np.random.default_rng(seed)
+        self.fig, axes = self.plt.subplots(rows, cols, figsize=(2.0 * cols, 2.2 * rows + 0.4))
+        self.axes = np.atleast_1d(axes).ravel()
+        self.fig.canvas.mpl_connect("key_press_event", self.on_key)
+        self.show_class(None)
+
+    def members(self, cls: int | None) -> np.ndarray:
+        if cls is None:
+            return np.arange(len(self.labels))
+        hits = self.labels[:, cls] > 0 if self.labels.ndim == 2 else self.labels == cls
+        return hits.nonzero().flatten().numpy()
+
+    def show_class(self, cls: int | None) -> None:
+        pool = self.members(cls)
+        chosen = self.rng.choice(pool, size=min(len(pool), len(self.axes)), replace=False) if len(pool) else []
+        for ax in self.axes:
+            ax.clear()
+            ax.axis("off")
+        for ax, i in zip(self.axes, chosen):
+            image = self.images[i].permute(1, 2, 0).cpu().numpy()
+            ax.imshow(image[..., 0] if image.shape[-1] == 1 else image, cmap="gray" if image.shape[-1] == 1 else None)
+            text = f"true: {label_text(self.labels[i], self.names)}"
+            color = "black"
+            if self.predicted is not None:
+                text += f"\npred: {label_text(self.predicted[i], self.names)}"
+                color = "green" if torch.equal(self.predicted[i], self.labels[i]) else "red"
+            ax.set_title(text, fontsize=7, color=color)
+        which = "random samples" if cls is None else f"class {cls}: {self.names[cls]}"
+        self.fig.suptitle(f"{self.title} — {which}" + ("" if len(pool) else " (none in this split)"), fontsize=10)
+        self.fig.canvas.draw_idle()
+
+    def on_key(self, event) -> None:
+        key = (event.key or "").lower()
+        if key == " ":
+            self.show_class(None)
+        elif key.isdigit() and int(key) < len(self.names):
+            self.show_class(int(key))
+        elif key.startswith("f") and key[1:].isdigit() and 9 + int(key[1:]) < len(self.names):
+            self.show_class(9 + int(key[1:]))
+
+    def save(self, path: str | Path) -> Path:
+        return save_figure(self.fig, path)
+
+    def show(self) -> None:
+        """Open the window and block until it is closed."""
+        print("keys: 0-9 (F1-F12 for 10-21) show a class, space shows random samples; close the window to quit")
+        self.plt.show()

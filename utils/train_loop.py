@@ -1,0 +1,66 @@
+"""The one training loop and the one evaluation loop, shared by training, unlearning and every metric."""
+import contextlib
+from typing import Callable
+
+import torch
+from torch import nn
+from tqdm import tqdm
+
+from .metrics import correct
+
+LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+def task_loss(multilabel: bool) -> LossFn:
+    """Cross-entropy, or binary cross-entropy on each label for multi-label tasks."""
+    return nn.BCEWithLogitsLoss() if multilabel else nn.CrossEntropyLoss()
+
+
+def autocast(device: torch.device, dtype: torch.dtype | None):
+    return torch.autocast(device.type, dtype=dtype) if dtype is not None else contextlib.nullcontext()
+
+
+def train_epoch(model: nn.Module, batches, optimizer: torch.optim.Optimizer, loss_fn: LossFn, *,
+                multilabel: bool = False, lr_at: Callable[[int], float] | None = None, first_step: int = 0,
+                amp: torch.dtype | None = None, scaler: torch.amp.GradScaler | None = None,
+                desc: str = "train", show: bool = True) -> dict:
+    """One pass over `batches`; `lr_at(step)` sets the learning rate before each step. Returns mean loss and accuracy."""
+    model.train()
+    total_loss, total_correct, seen = 0.0, 0.0, 0
+    bar = tqdm(batches, desc=desc, leave=False, disable=not show, dynamic_ncols=True)
+    for i, (x, y) in enumerate(bar):
+        if lr_at is not None:
+            for group in optimizer.param_groups:
+                group["lr"] = lr_at(first_step + i)
+        with autocast(x.device, amp):
+            logits = model(x)
+            loss = loss_fn(logits.float(), y)
+        optimizer.zero_grad(set_to_none=True)
+        if scaler is not None and scaler.is_enabled():
+            scaler.scale(loss).backward()
+            scaler.step(optimizer)
+            scaler.update()
+        else:
+            loss.backward()
+            optimizer.step()
+        n = len(y)
+        total_loss += loss.item() * n
+        total_correct += correct(logits.detach().float(), y, multilabel).sum().item()
+        seen += n
+        bar.set_postfix(loss=f"{total_loss / seen:.4f}", acc=f"{100 * total_correct / seen:.2f}")
+    return {"loss": total_loss / max(seen, 1), "acc": 100.0 * total_correct / max(seen, 1), "steps": len(batches)}
+
+
+@torch.no_grad()
+def predict(model: nn.Module, batches, amp: torch.dtype | None = None, desc: str = "eval",
+            show: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+    """Logits (float32, on the CPU) and labels of every sample, in order."""
+    model.eval()
+    all_logits, all_labels = [], []
+    for x, y in tqdm(batches, desc=desc, leave=False, disable=not show, dynamic_ncols=True):
+        with autocast(x.device, amp):
+            all_logits.append(model(x).float().cpu())
+        all_labels.append(y.cpu())
+    if not all_logits:
+        return torch.empty(0), torch.empty(0, dtype=torch.long)
+    return torch.cat(all_logits), torch.cat(all_labels)

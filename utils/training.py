@@ -1,0 +1,160 @@
+"""Training a classifier from the flags of main_train.py: model, optimiser, epochs, checkpoints, logs."""
+import argparse
+import time
+from pathlib import Path
+
+import torch
+from torch import nn
+from tqdm import tqdm
+
+import datasets
+import models
+from datasets.batching import BatchLoader
+
+from . import checkpoints, distributed, metrics, plots
+from .device import amp_dtype, seed_everything
+from .errors import UserError
+from .io import save_csv
+from .schedule import lr_factor
+from .train_loop import predict, task_loss, train_epoch
+
+
+def output_paths(args: argparse.Namespace) -> dict[str, Path]:
+    run = args.save_model_id
+    return {"best": Path(args.model_dir) / f"{run}_best.pt", "last": Path(args.model_dir) / f"{run}_last.pt",
+            "log": Path(args.runs_dir) / run / "log.csv", "curves": Path(args.runs_dir) / run / "curves.png"}
+
+
+def check_outputs(args: argparse.Namespace, paths: dict[str, Path]) -> None:
+    """Refuse to clobber an earlier run, or to resume one that is not there, before anything is written."""
+    if not args.save_model_id:
+        raise UserError("--save_model_id is required: the name under which model_weights/{id}_best.pt is saved")
+    if "/" in args.save_model_id or args.save_model_id.endswith(".pt"):
+        raise UserError(f"--save_model_id {args.save_model_id!r} must be a plain name (no folder, no .pt)")
+    existing = [str(p) for key, p in paths.items() if key in ("best", "last") and p.exists()]
+    if args.resume:
+        if not paths["last"].exists():
+            raise UserError(f"--resume: {paths['last']} does not exist; train it first (without --resume)")
+    elif existing and not args.overwrite:
+        raise UserError(f"{' and '.join(existing)} already exist; add --overwrite to replace them, "
+                        f"--resume to continue, or choose another --save_model_id")
+
+
+def make_optimizer(model: nn.Module, args: argparse.Namespace) -> torch.optim.Optimizer:
+    if args.optimizer == "adam":
+        return torch.optim.Adam(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
+    return torch.optim.SGD(model.parameters(), lr=args.lr, momentum=args.momentum, weight_decay=args.weight_decay,
+                           nesterov=False)
+
+
+def plain_args(args: argparse.Namespace) -> dict:
+    return {k: v for k, v in vars(args).items() if isinstance(v, (str, int, float, bool, list, type(None)))}
+
+
+def load_resume_point(args: argparse.Namespace, path: Path, data_meta: dict) -> dict:
+    """The *_last.pt checkpoint to continue from, checked against the dataset and flags."""
+    ckpt = checkpoints.load_checkpoint(path)
+    meta = ckpt["meta"]
+    checkpoints.check_compatible(meta, data_meta, str(path), args.arch)
+    if meta.get("dataset") != data_meta["dataset"]:
+        raise UserError(f"{path} was trained on {meta.get('dataset')}, not {data_meta['dataset']}")
+    if ckpt.get("epoch", 0) >= args.epochs:
+        raise UserError(f"{path} has already trained {ckpt.get('epoch')} epochs; raise --epochs to continue")
+    return ckpt
+
+
+def train_model(args: argparse.Namespace) -> dict:
+    """Train (or resume) the model the flags describe; returns a summary of the run."""
+    dist = distributed.setup(args.device)
+    try:
+        return _train(args, dist)
+    finally:
+        dist.close()
+
+
+def _train(args: argparse.Namespace, dist: distributed.Dist) -> dict:
+    paths = output_paths(args)
+    check_outputs(args, paths)
+    if args.amp and dist.device.type != "cuda":
+        if args.device == "cpu":
+            raise UserError("--amp needs CUDA; drop --amp or use --device cuda")
+        print("note: --amp ignored on CPU (fp32 is faster there)")
+    data = datasets.load(args)
+    data_meta = data.describe()
+    resumed = load_resume_point(args, paths["last"], data_meta) if args.resume else None
+    arch = resumed["meta"]["arch"] if resumed else (args.arch or "resnet18")
+    imagenet_arch = resumed["meta"].get("imagenet_arch", False) if resumed else args.imagenet_arch
+    seed_everything(args.seed)
+    model = models.create_model(arch, data.num_classes, data.in_channels, imagenet_arch=imagenet_arch)
+    history, start_epoch, best = [], 0, {"val_acc": -1.0, "epoch": 0}
+    if resumed:
+        model.load_state_dict(resumed["state_dict"])
+        start_epoch, history, best = resumed["epoch"], resumed["meta"]["history"], resumed["meta"]["best"]
+    elif args.pretrained:
+        skipped = models.load_pretrained(model, args.pretrained)
+        if dist.is_main:
+            print(f"loaded {args.pretrained}" + (f" (kept fresh: {', '.join(skipped)})" if skipped else ""))
+    model.to(dist.device)
+    optimizer = make_optimizer(model, args)
+    if resumed:
+        optimizer.load_state_dict(resumed["optimizer"])
+    net = nn.parallel.DistributedDataParallel(model) if dist.enabled else model
+
+    show = dist.is_main
+    train_batches = BatchLoader(data.train, args.batch_size, data.mean, data.std, dist.device, shuffle=True,
+                                augment=not args.no_aug, hflip=data.hflip, seed=args.seed,
+                                rank=dist.rank, world_size=dist.world_size)
+    val_batches = BatchLoader(data.val, args.batch_size, data.mean, data.std, dist.device)
+    steps = len(train_batches)
+    total_steps, warmup = args.epochs * steps, args.warmup_epochs * steps
+
+    def lr_at(step: int) -> float:
+        return args.lr * lr_factor(step, total_steps, warmup, args.scheduler)
+
+    loss_fn = task_loss(data.multilabel)
+    amp = amp_dtype(dist.device, args.amp)
+    scaler = torch.amp.GradScaler("cuda", enabled=amp == torch.float16)
+    meta = {**data_meta, "arch": arch, "imagenet_arch": bool(imagenet_arch), "model_id": args.save_model_id,
+            "args": plain_args(args), "world_size": dist.world_size}
+    if show:
+        print(f"training {arch} on {data.name} ({len(data.train)} train / {len(data.val)} val images, "
+              f"{data.num_classes} classes) on {dist.device}" + (f" x{dist.world_size} processes" if dist.enabled else ""))
+    epochs = tqdm(range(start_epoch, args.epochs), desc=args.save_model_id, disable=not show, dynamic_ncols=True,
+                  initial=start_epoch, total=args.epochs)
+    for epoch in epochs:
+        started = time.perf_counter()
+        train_batches.set_epoch(epoch)
+        stats = train_epoch(net, train_batches, optimizer, loss_fn, multilabel=data.multilabel, lr_at=lr_at,
+                            first_step=epoch * steps, amp=amp, scaler=scaler, desc=f"epoch {epoch + 1}", show=show)
+        row = {"epoch": epoch + 1, "lr": round(lr_at(epoch * steps), 8), "train_loss": round(stats["loss"], 6),
+               "train_acc": round(stats["acc"], 4), "val_loss": "", "val_acc": "", "seconds": 0.0}
+        validate = (epoch + 1) % args.val_every == 0 or epoch + 1 == args.epochs
+        if dist.is_main:
+            if validate:
+                logits, labels = predict(model, val_batches, amp)
+                row["val_loss"] = round(loss_fn(logits, labels).item(), 6)
+                row["val_acc"] = round(metrics.accuracy(logits, labels, data.multilabel), 4)
+            row["seconds"] = round(time.perf_counter() - started, 3)
+            history.append(row)
+            is_best = validate and row["val_acc"] > best["val_acc"]
+            if is_best:
+                best = {"val_acc": row["val_acc"], "epoch": epoch + 1}
+            record = {**meta, "epoch": epoch + 1, "best": best, "history": history,
+                      "metrics": {"val_acc": row["val_acc"], "best_val_acc": best["val_acc"]}}
+            if is_best:
+                checkpoints.save_checkpoint(paths["best"], model, record)
+            checkpoints.save_checkpoint(paths["last"], model, record, optimizer=optimizer.state_dict(), epoch=epoch + 1)
+            save_csv(history, paths["log"])
+            epochs.set_postfix(loss=f"{stats['loss']:.4f}", acc=f"{stats['acc']:.1f}",
+                               val=f"{row['val_acc']:.1f}" if validate else "-")
+        dist.barrier()
+    if not dist.is_main:
+        return {}
+    plots.training_curves(history, paths["curves"])
+    best_model, _ = checkpoints.load_model(str(paths["best"]), args.model_dir, data_meta, dist.device)
+    test_batches = BatchLoader(data.test, args.batch_size, data.mean, data.std, dist.device)
+    logits, labels = predict(best_model, test_batches, amp)
+    summary = {"best_val_acc": best["val_acc"], "best_epoch": best["epoch"],
+               "test_acc": metrics.accuracy(logits, labels, data.multilabel),
+               "best": str(paths["best"]), "last": str(paths["last"]), "run_dir": str(paths["log"].parent)}
+    return summary
