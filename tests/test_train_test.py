@@ -87,3 +87,19 @@ def test_torchrun_trains_with_two_cpu_processes(tmp_path):
     assert "x2 processes" in run.stdout and "test accuracy of the best model" in run.stdout
     meta = torch.load(tmp_path / "model_weights" / "ddp_best.pt", weights_only=True)["meta"]
     assert meta["world_size"] == 2 and meta["epoch"] == 2
+
+
+def test_viewer_number_keys_show_samples_of_that_class():
+    from types import SimpleNamespace
+
+    import datasets
+    from utils.plots import SampleGrid
+
+    data = datasets.load_dataset("Digits")
+    grid = SampleGrid(data.test.images, data.test.labels, data.class_names, predicted=data.test.labels, seed=0)
+    grid.on_key(SimpleNamespace(key="3"))
+    titles = [ax.get_title() for ax in grid.axes]
+    assert len(titles) == 20 and all(t.startswith("true: 3\npred: 3") for t in titles)
+    assert "class 3" in grid.fig._suptitle.get_text()
+    grid.on_key(SimpleNamespace(key=" "))
+    assert len({ax.get_title() for ax in grid.axes}) > 1
