@@ -55,7 +55,8 @@ def _model(p: argparse._ArgumentGroup) -> None:
     p.add_argument("--arch", default=None, help="resnet18 (default), resnet34, resnet50, smallcnn, or any torchvision model")
     p.add_argument("--imagenet_arch", action="store_true", help="ResNets: torchvision's 7x7 stride-2 stem with max-pool")
     p.add_argument("--pretrained", default=None, metavar="PATH", help="start from the weights of this checkpoint")
-    p.add_argument("--model_id", default=None, help="checkpoint id in --model_dir (e.g. my_model_best) or a .pt path")
+    p.add_argument("--model_id", "--model_path", dest="model_id", default=None,
+                   help="checkpoint id in --model_dir (e.g. my_model_best) or a .pt path")
 
 
 def _training(p: argparse._ArgumentGroup) -> None:
@@ -70,6 +71,31 @@ def _training(p: argparse._ArgumentGroup) -> None:
     p.add_argument("--warmup_epochs", type=non_negative_int, default=0)
     p.add_argument("--resume", action="store_true", help="continue {save_model_id}_last.pt up to --epochs")
     p.add_argument("--val_every", type=positive_int, default=1, help="validate every N epochs (and after the last)")
+
+
+def _unlearning(p: argparse._ArgumentGroup) -> None:
+    p.add_argument("--unlearn", default="RL_with_SalUn", help="unlearning method id (see main_unlearn.py --list)")
+    p.add_argument("--class_to_forget", "--class_to_replace", dest="class_to_forget", default=None,
+                   help="class(es) to forget: 3 or 3,5 (-1 = none: random forgetting)")
+    p.add_argument("--num_indexes_to_replace", default=None,
+                   help="forget this many random train samples (of --class_to_forget if given), or this fraction (0.1)")
+    p.add_argument("--indexes_to_replace", default=None, metavar="FILE", help="file of train-split row indices, one a line")
+    p.add_argument("--mask_thresh", type=float, default=0.5, help="SalUn mask: keep the top share of salient weights")
+    p.add_argument("--mask_path", default=None, help="a mask file instead of SaliencyMaps/{model_id}/with_{t}.pt")
+    p.add_argument("--mask_dir", default="SaliencyMaps", help="where generate_mask.py writes and main_unlearn.py reads masks")
+    p.add_argument("--unlearn_epochs", type=non_negative_int, default=None, help="default: the method's own")
+    p.add_argument("--unlearn_lr", type=positive_float, default=None, help="default: the method's own")
+    p.add_argument("--unlearn_batch_size", type=positive_int, default=None, help="default 100 (retrain: the original's)")
+    p.add_argument("--unlearn_optimizer", choices=["sgd", "adam"], default=None, help="default sgd (retrain: the original's)")
+    p.add_argument("--alpha", type=non_negative_float, default=None,
+                   help="FT_prune l1 weight, wfisher step, SCRUB KL weight (method default if unset)")
+    p.add_argument("--beta", type=non_negative_float, default=None, help="NegGrad+ weight of the forget loss")
+    p.add_argument("--msteps", type=non_negative_int, default=None, help="SCRUB max-step epochs")
+    p.add_argument("--kd_T", type=positive_float, default=None, help="distillation temperature (SCRUB, BadT)")
+    p.add_argument("--SSDselectwt", type=positive_float, default=None, help="SSD selection weight alpha (10)")
+    p.add_argument("--SSDdampening", type=positive_float, default=None, help="SSD dampening lambda (1)")
+    p.add_argument("--retrain_model_id", default=None, help="model retrained without the forget set, to compare with")
+    p.add_argument("--save_dir", default=None, help="main_forget.py: folder for {unlearn}checkpoint.pt and eval_result.json")
 
 
 def _system(p: argparse._ArgumentGroup) -> None:
@@ -95,6 +121,7 @@ GROUPS = {
     "data": _data,
     "model": _model,
     "training": _training,
+    "unlearning": _unlearning,
     "system": _system,
     "evaluation": _evaluation,
     "output": _output,

@@ -67,6 +67,13 @@ class ImageDataset:
     def split(self, name: str) -> Split:
         return {"train": self.train, "val": self.val, "test": self.test}[name]
 
+    def place(self, device: torch.device) -> "ImageDataset":
+        """Move every split onto `device` once (or into pinned memory when it does not fit there)."""
+        from .batching import place
+        for name in ("train", "val", "test"):
+            setattr(self, name, place(self.split(name), device))
+        return self
+
     def describe(self) -> dict:
         """Plain-typed facts about the data, as stored in a checkpoint's meta."""
         return {

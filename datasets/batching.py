@@ -13,6 +13,8 @@ def place(split: Split, device: torch.device) -> Split:
     """Put a split on `device` when it fits there; otherwise keep it in pinned host memory."""
     if device.type != "cuda":
         return split.to(device)
+    if split.images.device == device or split.images.is_pinned():
+        return split
     free, _ = torch.cuda.mem_get_info(device)
     if split.images.numel() + split.labels.numel() * split.labels.element_size() <= DEVICE_SHARE * free:
         return split.to(device)
@@ -59,14 +61,17 @@ class BatchLoader:
 
     With `shuffle` each epoch has its own seeded permutation (call `set_epoch`); with `augment`
     training batches get a random crop with padding and, where `hflip`, a random horizontal flip.
+    `indices` restricts the walk to those rows (a retain or forget set) without copying images.
     Under torch.distributed every rank walks the same global batches and keeps its share of each.
     """
 
     def __init__(self, split: Split, batch_size: int, mean: tuple[float, ...], std: tuple[float, ...],
                  device: torch.device | str = "cpu", *, shuffle: bool = False, augment: bool = False,
-                 hflip: bool = False, seed: int = 0, rank: int = 0, world_size: int = 1) -> None:
+                 hflip: bool = False, seed: int = 0, rank: int = 0, world_size: int = 1,
+                 indices: torch.Tensor | None = None) -> None:
         self.device = torch.device(device)
         self.split = place(split, self.device)
+        self.indices = None if indices is None else torch.as_tensor(indices, dtype=torch.long)
         self.batch_size, self.shuffle, self.seed = batch_size, shuffle, seed
         self.augment, self.hflip = augment, hflip
         self.pad = max(1, split.images.shape[-1] // 8)
@@ -77,16 +82,21 @@ class BatchLoader:
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
 
+    def _rows(self) -> int:
+        return len(self.split) if self.indices is None else len(self.indices)
+
     def _global_batches(self, generator: torch.Generator) -> list[torch.Tensor]:
-        n = len(self.split)
+        n = self._rows()
         order = torch.randperm(n, generator=generator) if self.shuffle else torch.arange(n)
+        if self.indices is not None:
+            order = self.indices[order]
         batches = list(order.split(self.batch_size))
         if self.world_size > 1 and batches and len(batches[-1]) < self.world_size:
             batches.pop()  # every rank needs a non-empty share of every batch
         return batches
 
     def __len__(self) -> int:
-        n, b = len(self.split), self.batch_size
+        n, b = self._rows(), self.batch_size
         full = -(-n // b)
         if self.world_size > 1 and n % b and n % b < self.world_size:
             full -= 1

@@ -52,3 +52,33 @@ def confusion_matrix(logits: torch.Tensor, labels: torch.Tensor, num_classes: in
     """cm[true][predicted] counts."""
     index = labels * num_classes + logits.argmax(1)
     return torch.bincount(index, minlength=num_classes * num_classes).reshape(num_classes, num_classes)
+
+
+def true_class_confidence(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    return torch.softmax(logits.float(), 1).gather(1, labels[:, None]).squeeze(1)
+
+
+def svc_mia_efficacy(members: torch.Tensor, non_members: torch.Tensor, targets: torch.Tensor,
+                     max_shadow: int = 5000, seed: int = 0) -> float:
+    """Share (%) of `targets` an RBF SVC (C=3, gamma='auto') on a 1-d feature calls non-members.
+
+    The SVC learns members (label 1) against non-members (0) from the two shadow sets, the members
+    cut to as many as there are non-members and both to at most `max_shadow` (seeded draw).
+    """
+    from sklearn.svm import SVC
+    rng = np.random.default_rng(seed)
+    n = min(len(non_members), len(members), max_shadow)
+    pick = lambda t: t[rng.choice(len(t), size=n, replace=False)] if len(t) > n else t  # noqa: E731
+    inside, outside = pick(members.numpy()), pick(non_members.numpy())
+    features = np.concatenate([inside, outside])[:, None]
+    truth = np.concatenate([np.ones(len(inside)), np.zeros(len(outside))])
+    svc = SVC(C=3, gamma="auto", kernel="rbf").fit(features, truth)
+    return 100.0 * float((svc.predict(targets.numpy()[:, None]) == 0).mean())
+
+
+def js_divergence(logits_p: torch.Tensor, logits_q: torch.Tensor) -> float:
+    """Mean Jensen–Shannon divergence (nats) between two models' softmax outputs, sample by sample."""
+    p, q = torch.softmax(logits_p.double(), 1), torch.softmax(logits_q.double(), 1)
+    m = 0.5 * (p + q)
+    kl = lambda a, b: (a * (a.clamp_min(1e-12).log() - b.clamp_min(1e-12).log())).sum(1)  # noqa: E731
+    return float((0.5 * kl(p, m) + 0.5 * kl(q, m)).mean())

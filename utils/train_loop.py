@@ -20,11 +20,29 @@ def autocast(device: torch.device, dtype: torch.dtype | None):
     return torch.autocast(device.type, dtype=dtype) if dtype is not None else contextlib.nullcontext()
 
 
-def train_epoch(model: nn.Module, batches, optimizer: torch.optim.Optimizer, loss_fn: LossFn, *,
-                multilabel: bool = False, lr_at: Callable[[int], float] | None = None, first_step: int = 0,
+BatchLoss = Callable[[nn.Module, torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor, torch.Tensor]]
+
+
+def supervised(loss_fn: LossFn, sign: float = 1.0) -> BatchLoss:
+    """The plain batch loss sign·loss_fn(model(x), y); sign −1 is gradient ascent."""
+    def batch_loss(model: nn.Module, x: torch.Tensor, y: torch.Tensor):
+        logits = model(x)
+        return sign * loss_fn(logits.float(), y), logits, y
+    return batch_loss
+
+
+def train_epoch(model: nn.Module, batches, optimizer: torch.optim.Optimizer, loss_fn: LossFn | None = None, *,
+                batch_loss: BatchLoss | None = None, multilabel: bool = False,
+                lr_at: Callable[[int], float] | None = None, first_step: int = 0,
                 amp: torch.dtype | None = None, scaler: torch.amp.GradScaler | None = None,
-                desc: str = "train", show: bool = True) -> dict:
-    """One pass over `batches`; `lr_at(step)` sets the learning rate before each step. Returns mean loss and accuracy."""
+                mask=None, desc: str = "train", show: bool = True) -> dict:
+    """One pass over `batches`, one optimiser step per batch. Returns mean loss and accuracy.
+
+    The loss is `loss_fn(model(x), y)`, or `batch_loss(model, x, y) -> (loss, logits, targets)` for
+    anything else (distillation, gradient ascent, mixed forget/retain batches); `lr_at(step)` sets
+    the learning rate before each step; a `mask` (unlearn.masks.WeightMask) keeps masked weights fixed.
+    """
+    batch_loss = batch_loss or supervised(loss_fn)
     model.train()
     total_loss, total_correct, seen = 0.0, 0.0, 0
     bar = tqdm(batches, desc=desc, leave=False, disable=not show, dynamic_ncols=True)
@@ -33,21 +51,26 @@ def train_epoch(model: nn.Module, batches, optimizer: torch.optim.Optimizer, los
             for group in optimizer.param_groups:
                 group["lr"] = lr_at(first_step + i)
         with autocast(x.device, amp):
-            logits = model(x)
-            loss = loss_fn(logits.float(), y)
+            loss, logits, targets = batch_loss(model, x, y)
         optimizer.zero_grad(set_to_none=True)
         if scaler is not None and scaler.is_enabled():
             scaler.scale(loss).backward()
+            if mask is not None:
+                mask.mask_gradients()
             scaler.step(optimizer)
             scaler.update()
         else:
             loss.backward()
+            if mask is not None:
+                mask.mask_gradients()
             optimizer.step()
-        n = len(y)
+        if mask is not None:
+            mask.restore(optimizer)
+        n = len(targets)
         total_loss += loss.item() * n
-        total_correct += correct(logits.detach().float(), y, multilabel).sum().item()
+        total_correct += correct(logits.detach().float(), targets, multilabel).sum().item()
         seen += n
-        bar.set_postfix(loss=f"{total_loss / seen:.4f}", acc=f"{100 * total_correct / seen:.2f}")
+        bar.set_postfix(loss=f"{total_loss / max(seen, 1):.4f}", acc=f"{100 * total_correct / max(seen, 1):.2f}")
     return {"loss": total_loss / max(seen, 1), "acc": 100.0 * total_correct / max(seen, 1), "steps": len(batches)}
 
 

@@ -1,0 +1,42 @@
+"""Unlearn a class or a subset from a trained model (seed-001 front door):
+model_weights/{model_id}_FORGOTTEN_{c}_{METHOD}_mask{t}_unlearnEpochs{e}_unlearnlr{lr}.pt"""
+import sys
+from pathlib import Path
+
+import unlearn
+from arg_parser import build_parser
+from unlearn import masks
+from unlearn.workflow import load_setup, planned_hparams, refuse_existing, unlearn_model
+from utils import checkpoints
+from utils.errors import run_cli
+
+
+def main(argv=None) -> str:
+    parser = build_parser("data", "model", "unlearning", "system", "output", description=__doc__)
+    parser.add_argument("--list", action="store_true", help="list the unlearning methods and exit")
+    args = parser.parse_args(argv)
+    if args.list:
+        print("\n".join(unlearn.available()))
+        return ""
+    method = unlearn.get_method(args.unlearn)
+    setup = load_setup(args)
+    hp = planned_hparams(args, setup.meta)
+    stem = checkpoints.find_checkpoint(args.model_id, args.model_dir).stem
+    out_id = unlearn.unlearned_id(stem, setup.forget, args.unlearn, args.mask_thresh, hp["epochs"], hp["lr"])
+    out_path = checkpoints.checkpoint_path(out_id, args.model_dir)
+    refuse_existing([out_path], args.overwrite)
+    mask = None
+    if method.masked:
+        mask = (masks.load_mask(Path(args.mask_path), setup.model) if args.mask_path else
+                masks.load_saliency_mask(stem, args.mask_thresh, setup.model, setup.forget.indices, args.mask_dir))
+    print(f"{method.name} on {stem}: forgetting {unlearn.forget_sets.describe(setup.forget)}", file=sys.stderr)
+    model, meta = unlearn_model(setup, args, mask, out_id)
+    checkpoints.save_checkpoint(out_path, model, meta)
+    print(f"Unlearn time: {meta['unlearn']['unlearn_time_s']:.2f} seconds")
+    print(f"saved {out_path}")
+    print(out_id)
+    return out_id
+
+
+if __name__ == "__main__":
+    run_cli(main)

@@ -1,0 +1,115 @@
+"""Unlearning-method registry: method id -> function(model, task) -> unlearned model."""
+import argparse
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+from torch import nn
+
+from datasets.base import ImageDataset
+from utils.device import seed_everything
+from utils.errors import UserError
+
+from .forget_sets import ForgetSet
+from .task import UnlearnTask, frozen_copy
+
+
+@dataclass
+class Method:
+    name: str
+    fn: Callable[[nn.Module, UnlearnTask], nn.Module]
+    defaults: dict
+    masked: bool = False
+
+
+_METHODS: dict[str, Method] = {}
+
+DEFAULT_BATCH_SIZE = 100  # seed 001's --unlearn_batch_size
+# hyper-parameter -> the flag that overrides the method's default
+HP_FLAGS = {"epochs": "unlearn_epochs", "lr": "unlearn_lr", "batch_size": "unlearn_batch_size", "alpha": "alpha", "beta": "beta", "msteps": "msteps",
+            "kd_T": "kd_T", "ssd_alpha": "SSDselectwt", "ssd_lambda": "SSDdampening", "k": "k"}
+
+
+def register(name: str, *, salun: bool = True, **defaults):
+    """Register a method under `name` (case-insensitive) and, for gradient methods, `{name}_with_SalUn`."""
+    def add(fn):
+        _METHODS[name.lower()] = Method(name, fn, defaults)
+        if salun:
+            _METHODS[f"{name.lower()}_with_salun"] = Method(f"{name}_with_SalUn", fn, defaults, masked=True)
+        return fn
+    return add
+
+
+def available() -> list[str]:
+    return sorted((m.name for m in _METHODS.values()), key=str.lower)
+
+
+def get_method(name: str) -> Method:
+    try:
+        return _METHODS[name.lower()]
+    except KeyError:
+        raise UserError(f"unknown method {name!r}; choose one of: {', '.join(available())}")
+
+
+def resolve_hparams(method: Method, args: argparse.Namespace, parent_meta: dict) -> dict:
+    """The method's defaults, overridden by the flags the user gave; retrain defaults to the original recipe."""
+    hp = {"batch_size": DEFAULT_BATCH_SIZE, "optimizer": "sgd", **method.defaults}
+    if hp.pop("from_parent", False):
+        parent = parent_meta.get("args", {})
+        for key in ("epochs", "lr", "optimizer", "momentum", "weight_decay", "scheduler", "warmup_epochs", "batch_size"):
+            if parent.get(key) is not None:
+                hp[key] = parent[key]
+    for key, flag in HP_FLAGS.items():
+        if key in hp and getattr(args, flag, None) is not None:
+            hp[key] = getattr(args, flag)
+    if getattr(args, "unlearn_optimizer", None):
+        hp["optimizer"] = args.unlearn_optimizer
+    hp["seed"] = args.seed
+    return hp
+
+
+def run(model: nn.Module, data: ImageDataset, forget: ForgetSet, meta: dict, args: argparse.Namespace,
+        device: torch.device, mask: dict | None = None, show: bool = True) -> tuple[nn.Module, dict]:
+    """Unlearn `forget` from `model` with the method `args.unlearn`; returns the new model and what was done."""
+    method = get_method(args.unlearn)
+    if method.masked and mask is None:
+        raise UserError(f"{method.name} needs a saliency mask: run generate_mask.py, then pass --mask_thresh (or --mask_path)")
+    hp = resolve_hparams(method, args, meta)
+    task = UnlearnTask(data, forget, meta, device, hp, mask if method.masked else None,
+                       original=frozen_copy(model), show=show)
+    seed_everything(args.seed)
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    started = time.perf_counter()
+    model = method.fn(model, task)
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    elapsed = time.perf_counter() - started
+    info = {"method": method.name, "hparams": hp, "unlearn_time_s": round(elapsed, 4)}
+    if task.mask is not None:
+        info["mask_share"] = round(task.weight_mask(model).share_kept(), 6)
+    return model, info
+
+
+def lr_digits(lr: float) -> str:
+    """Seed 001's spelling of a learning rate: the digits after the point (0.001 -> 001)."""
+    text = f"{lr:.10f}".rstrip("0")
+    whole, _, frac = text.partition(".")
+    return frac if whole == "0" else text.replace(".", "p").rstrip("p")
+
+
+def unlearned_id(model_id: str, forget: ForgetSet, method_id: str, mask_thresh: float, epochs: int, lr: float) -> str:
+    """model_weights id in seed 001's spelling: {id}_FORGOTTEN_3_RL_WITH_SALUN_mask5_unlearnEpochs5_unlearnlr001."""
+    if forget.classwise:
+        what = "-".join(map(str, forget.classes))
+    elif forget.classes:
+        what = f"{'-'.join(map(str, forget.classes))}rand{len(forget.indices)}"
+    else:
+        what = f"rand{len(forget.indices)}"
+    mask = "10" if mask_thresh >= 1 else f"{mask_thresh:.1f}".split(".")[1]
+    return f"{model_id}_FORGOTTEN_{what}_{method_id.upper()}_mask{mask}_unlearnEpochs{epochs}_unlearnlr{lr_digits(lr)}"
+
+
+from . import (bad_teacher, boundary_expanding, boundary_shrink, ft, ft_prune, ga, neggrad_plus, retrain,  # noqa: E402,F401
+               rl, scrub, ssd, wfisher)

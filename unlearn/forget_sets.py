@@ -1,0 +1,114 @@
+"""Forget sets: which rows of the train split a model must forget (class-wise, random, or listed)."""
+import argparse
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from datasets.base import ImageDataset
+from utils.errors import UserError
+
+
+@dataclass
+class ForgetSet:
+    indices: torch.Tensor  # sorted train-split rows to forget
+    classes: list[int]  # classes named by the forget set ([] for random or listed rows)
+    classwise: bool  # whole classes forgotten: TA is measured on the test split without them
+    spec: dict  # plain description that rebuilds exactly this set
+
+    def retain_indices(self, n_train: int) -> torch.Tensor:
+        keep = torch.ones(n_train, dtype=torch.bool)
+        keep[self.indices] = False
+        return keep.nonzero().flatten()
+
+    def to_meta(self) -> dict:
+        return {**self.spec, "classes": self.classes, "classwise": self.classwise,
+                "indices": self.indices.tolist(), "size": len(self.indices)}
+
+
+def parse_classes(text: str | int | None) -> list[int]:
+    """'3' or '3,5' -> [3] / [3, 5]; None, '' or a negative number (SalUn's -1) -> []."""
+    if text is None or text == "":
+        return []
+    try:
+        classes = [int(part) for part in str(text).split(",") if part.strip()]
+    except ValueError:
+        raise UserError(f"--class_to_forget {text!r} must be a class number or a comma-separated list such as 3,5")
+    return [] if classes and all(c < 0 for c in classes) else classes
+
+
+def parse_count(text: str | None) -> int | float | None:
+    """--num_indexes_to_replace: a count (450) or a fraction of the candidates (0.1)."""
+    if text is None:
+        return None
+    value = float(text)
+    if value <= 0 or (value != int(value) and value >= 1):
+        raise UserError(f"--num_indexes_to_replace {text} must be a positive count or a fraction between 0 and 1")
+    return value if value < 1 else int(value)
+
+
+def spec_from_args(args: argparse.Namespace) -> dict:
+    """The forget specification the flags describe (classes, random count, or a file of indices)."""
+    classes = parse_classes(getattr(args, "class_to_forget", None))
+    return {"class_to_forget": classes, "num_indexes_to_replace": parse_count(getattr(args, "num_indexes_to_replace", None)),
+            "indexes_to_replace": getattr(args, "indexes_to_replace", None), "seed": args.seed}
+
+
+def resolve(data: ImageDataset, spec: dict) -> ForgetSet:
+    """The rows of the train split that `spec` names, checked against the dataset."""
+    if data.multilabel:
+        raise UserError(f"{data.name} is multi-label; unlearning here needs a single-label task")
+    labels = data.train.labels.cpu()
+    n = len(labels)
+    classes, count, listed = spec["class_to_forget"], spec["num_indexes_to_replace"], spec["indexes_to_replace"]
+    bad = [c for c in classes if not 0 <= c < data.num_classes]
+    if bad:
+        raise UserError(f"class {bad[0]} is out of range: {data.name} has classes 0..{data.num_classes - 1}")
+    if listed:
+        if classes or count:
+            raise UserError("--indexes_to_replace lists the rows itself; drop --class_to_forget / --num_indexes_to_replace")
+        indices = read_indices(listed, n)
+    elif classes or count:
+        candidates = torch.isin(labels, torch.tensor(classes)).nonzero().flatten() if classes else torch.arange(n)
+        if count is not None:
+            k = round(count * len(candidates)) if isinstance(count, float) else count
+            if k > len(candidates):
+                raise UserError(f"--num_indexes_to_replace {count} is more than the {len(candidates)} candidate rows")
+            rng = np.random.default_rng(spec["seed"])
+            candidates = candidates[torch.from_numpy(rng.choice(len(candidates), size=k, replace=False))]
+        indices = candidates
+    else:
+        raise UserError("say what to forget: --class_to_forget C, --num_indexes_to_replace N, or --indexes_to_replace FILE")
+    indices = indices.sort().values
+    if len(indices) == 0:
+        raise UserError(f"the forget set is empty (class {classes} has no training samples in {data.name}?)")
+    if len(indices) == n:
+        raise UserError(f"the forget set is the whole train split ({n} rows); nothing would be left to retain")
+    return ForgetSet(indices, classes, bool(classes) and count is None, spec)
+
+
+def read_indices(path: str, n: int) -> torch.Tensor:
+    """One train-split row index per line."""
+    if not Path(path).is_file():
+        raise UserError(f"--indexes_to_replace {path}: no such file")
+    try:
+        values = sorted({int(line) for line in Path(path).read_text().split() if line.strip()})
+    except ValueError:
+        raise UserError(f"--indexes_to_replace {path} must hold one integer row index per line")
+    if values and not (0 <= values[0] and values[-1] < n):
+        raise UserError(f"--indexes_to_replace {path} has rows outside 0..{n - 1}")
+    return torch.tensor(values, dtype=torch.long)
+
+
+def from_meta(meta: dict) -> ForgetSet:
+    """The forget set stored in an unlearned (or retrained) checkpoint."""
+    forget = meta["forget"]
+    spec = {k: forget[k] for k in ("class_to_forget", "num_indexes_to_replace", "indexes_to_replace", "seed")}
+    return ForgetSet(torch.tensor(forget["indices"], dtype=torch.long), forget["classes"], forget["classwise"], spec)
+
+
+def describe(forget: ForgetSet) -> str:
+    what = f"class {','.join(map(str, forget.classes))}" if forget.classwise else (
+        f"{len(forget.indices)} random rows" + (f" of class {','.join(map(str, forget.classes))}" if forget.classes else ""))
+    return f"{what} ({len(forget.indices)} train samples)"

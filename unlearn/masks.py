@@ -1,0 +1,121 @@
+"""SalUn weight saliency: masks from the forget-set gradient, and keeping masked-out weights fixed."""
+import hashlib
+import json
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from utils.errors import UserError
+from utils.io import save_json, save_torch
+
+THRESHOLDS = [round(0.1 * i, 1) for i in range(1, 11)]
+
+
+def mask_folder(model_id: str, root: str = "SaliencyMaps") -> Path:
+    return Path(root) / Path(model_id).name.removesuffix(".pt")
+
+
+def mask_file(model_id: str, threshold: float, root: str = "SaliencyMaps") -> Path:
+    return mask_folder(model_id, root) / f"with_{threshold:.1f}.pt"
+
+
+def indices_digest(indices: torch.Tensor) -> str:
+    return hashlib.sha256(indices.numpy().astype("int64").tobytes()).hexdigest()[:16]
+
+
+def forget_gradient_magnitude(model: nn.Module, batches, loss_fn) -> dict[str, torch.Tensor]:
+    """|Σ over the forget set of ∇θ loss|, per parameter (SalUn: the gradient of the forgetting loss at θo)."""
+    model.eval()
+    total = {name: torch.zeros_like(p) for name, p in model.named_parameters() if p.requires_grad}
+    for x, y in batches:
+        model.zero_grad(set_to_none=True)
+        (-loss_fn(model(x).float(), y)).backward()
+        for name, p in model.named_parameters():
+            if p.grad is not None:
+                total[name] += p.grad
+    model.zero_grad(set_to_none=True)
+    return {name: g.abs() for name, g in total.items()}
+
+
+def top_share_masks(saliency: dict[str, torch.Tensor], thresholds=THRESHOLDS) -> dict[float, dict[str, torch.Tensor]]:
+    """For each t: 1 for the top t share of weights by saliency over the whole network, else 0 (uint8)."""
+    flat = torch.cat([s.flatten() for s in saliency.values()])
+    order = flat.argsort(descending=True, stable=True)
+    masks = {}
+    for t in thresholds:
+        keep = torch.zeros(len(flat), dtype=torch.uint8, device=flat.device)
+        keep[order[:int(len(flat) * t)]] = 1
+        parts, start = {}, 0
+        for name, s in saliency.items():
+            parts[name] = keep[start:start + s.numel()].view_as(s).cpu()
+            start += s.numel()
+        masks[t] = parts
+    return masks
+
+
+def save_masks(masks: dict[float, dict], model_id: str, forget_meta: dict, root: str = "SaliencyMaps") -> Path:
+    folder = mask_folder(model_id, root)
+    for t, mask in masks.items():
+        save_torch(mask, mask_file(model_id, t, root))
+    info = {k: v for k, v in forget_meta.items() if k != "indices"}
+    save_json({**info, "indices_sha256": indices_digest(torch.tensor(forget_meta["indices"]))}, folder / "forget.json")
+    return folder
+
+
+def load_mask(path: Path, model: nn.Module) -> dict[str, torch.Tensor]:
+    """A mask file, checked to cover exactly this model's parameters."""
+    if not path.is_file():
+        raise UserError(f"no mask {path}")
+    mask = torch.load(path, map_location="cpu", weights_only=True)
+    shapes = {name: p.shape for name, p in model.named_parameters()}
+    if not isinstance(mask, dict) or set(mask) != set(shapes) or any(mask[n].shape != s for n, s in shapes.items()):
+        raise UserError(f"{path} was made for another architecture: its parameter names or shapes differ from this model's")
+    return mask
+
+
+def load_saliency_mask(model_id: str, threshold: float, model: nn.Module, forget_indices: torch.Tensor,
+                       root: str = "SaliencyMaps") -> dict[str, torch.Tensor]:
+    """The mask generate_mask.py wrote for this model, threshold and forget set."""
+    if threshold not in THRESHOLDS:
+        raise UserError(f"--mask_thresh {threshold} is not one of {', '.join(map(str, THRESHOLDS))}")
+    path = mask_file(model_id, threshold, root)
+    if not path.is_file():
+        raise UserError(f"no mask {path}; run generate_mask.py --model_id {model_id} with the same forget flags first")
+    info_file = path.parent / "forget.json"
+    if info_file.is_file():
+        info = json.loads(info_file.read_text())
+        if info.get("indices_sha256") != indices_digest(forget_indices):
+            raise UserError(f"the masks in {path.parent} were made for another forget set "
+                            f"(class {info.get('classes')}, {info.get('size')} samples); rerun generate_mask.py with these flags")
+    return load_mask(path, model)
+
+
+class WeightMask:
+    """Keeps every weight whose mask entry is 0 exactly where it started: not moved by gradient, momentum or decay."""
+
+    def __init__(self, model: nn.Module, mask: dict[str, torch.Tensor]) -> None:
+        self.entries = []
+        for name, p in model.named_parameters():
+            if name in mask:
+                keep = mask[name].to(p.device).bool()
+                self.entries.append((p, keep, p.detach().clone()))
+
+    def mask_gradients(self) -> None:
+        for p, keep, _ in self.entries:
+            if p.grad is not None:
+                p.grad.mul_(keep)
+
+    @torch.no_grad()
+    def restore(self, optimizer: torch.optim.Optimizer | None = None) -> None:
+        """Put masked-out weights back to their start values and clear their optimiser state."""
+        for p, keep, start in self.entries:
+            p.copy_(torch.where(keep, p, start))
+            if optimizer is not None:
+                for value in optimizer.state.get(p, {}).values():
+                    if torch.is_tensor(value) and value.shape == p.shape:
+                        value.mul_(keep)
+
+    def share_kept(self) -> float:
+        kept = sum(int(k.sum()) for _, k, _ in self.entries)
+        return kept / max(1, sum(k.numel() for _, k, _ in self.entries))

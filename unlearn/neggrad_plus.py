@@ -1,0 +1,13 @@
+"""NegGrad+: one joint loss per batch, CE on retain rows − β · CE on forget rows."""
+from torch import nn
+
+from . import register
+from .losses import retain_minus_forget
+from .task import Pass, UnlearnTask, optimise
+
+
+@register("NegGrad+", epochs=5, lr=0.01, beta=0.5)
+def neggrad_plus(model: nn.Module, task: UnlearnTask) -> nn.Module:
+    marked = task.marked_labels()
+    joint = Pass("train", retain_minus_forget(task.hp["beta"]), labels=lambda epoch: marked, name="joint")
+    return optimise(model, task, [joint], desc="NegGrad+")

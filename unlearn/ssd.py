@@ -1,0 +1,40 @@
+"""SSD (Foster et al. 2024): no training. Dampen the parameters far more important to the forget set than to the data."""
+import torch
+import torch.nn.functional as F
+from torch import nn
+from tqdm import tqdm
+
+from . import register
+from .task import UnlearnTask
+
+
+def diagonal_fisher(model: nn.Module, batches, show: bool = False, desc: str = "importance") -> dict[str, torch.Tensor]:
+    """Mean over batches of the squared gradient of the CE loss, per parameter."""
+    model.eval()
+    importance = {name: torch.zeros_like(p) for name, p in model.named_parameters() if p.requires_grad}
+    count = 0
+    for x, y in tqdm(batches, desc=desc, leave=False, disable=not show, dynamic_ncols=True):
+        model.zero_grad(set_to_none=True)
+        F.cross_entropy(model(x).float(), y).backward()
+        for name, p in model.named_parameters():
+            if p.grad is not None:
+                importance[name] += p.grad.square()
+        count += 1
+    model.zero_grad(set_to_none=True)
+    return {name: imp / max(count, 1) for name, imp in importance.items()}
+
+
+@register("SSD", salun=False, ssd_alpha=10.0, ssd_lambda=1.0, epochs=0, lr=0.0)
+def selective_synaptic_dampening(model: nn.Module, task: UnlearnTask) -> nn.Module:
+    """Parameters with imp_f > α·imp_D are scaled by min(λ·imp_D / imp_f, 1)."""
+    alpha, lam = task.hp["ssd_alpha"], task.hp["ssd_lambda"]
+    whole = diagonal_fisher(model, task.loader("train", shuffle=False, augment=False), task.show, "importance on D")
+    forget = diagonal_fisher(model, task.loader("forget", shuffle=False, augment=False), task.show, "importance on D_f")
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if name not in whole:
+                continue
+            selected = forget[name] > alpha * whole[name]
+            factor = (lam * whole[name] / forget[name].clamp_min(1e-30)).clamp(max=1.0)
+            p.mul_(torch.where(selected, factor, torch.ones_like(factor)))
+    return model
