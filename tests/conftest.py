@@ -62,3 +62,20 @@ def trained_digits(tmp_path_factory):
                                "--batch_size", "64", "--model_dir", str(work / "model_weights"),
                                "--runs_dir", str(work / "runs")])
     return work, "digits_best", summary
+
+
+@pytest.fixture(scope="session")
+def unlearn_env(trained_digits, tmp_path_factory):
+    """The Digits model in a folder of its own, with SalUn masks and a model retrained without class 3."""
+    import shutil
+
+    import generate_mask
+    import main_unlearn
+    source, model_id, _ = trained_digits
+    work = tmp_path_factory.mktemp("unlearn")
+    (work / "model_weights").mkdir()
+    shutil.copy(source / "model_weights" / f"{model_id}.pt", work / "model_weights")
+    common = ["--model_dir", str(work / "model_weights"), "--mask_dir", str(work / "SaliencyMaps")]
+    generate_mask.main(["--model_id", model_id, "--class_to_forget", "3", *common])
+    retrain_id = main_unlearn.main(["--model_id", model_id, "--unlearn", "retrain", "--class_to_forget", "3", *common])
+    return {"work": work, "model_id": model_id, "retrain_id": retrain_id, "common": common}

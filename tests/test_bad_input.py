@@ -109,3 +109,67 @@ def test_the_shell_sees_exit_2_and_one_line_without_traceback(tmp_path):
                          cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert run.returncode == 2 and run.stderr.count("\n") == 1 and "Traceback" not in run.stderr
     assert not (tmp_path / "model_weights").exists()
+
+
+@pytest.fixture
+def env(unlearn_env, tmp_path, monkeypatch):
+    """The unlearning fixture, checked to be untouched by each bad call."""
+    monkeypatch.chdir(tmp_path)
+    before = fingerprint(unlearn_env["work"])
+    yield unlearn_env
+    assert fingerprint(unlearn_env["work"]) == before
+
+
+def forget_args(env, *argv: str) -> list[str]:
+    return ["--model_id", env["model_id"], *env["common"], *argv]
+
+
+def test_unknown_method_lists_them(env, cli):
+    import main_unlearn
+    expect_user_error(cli(main_unlearn.main, *forget_args(env, "--unlearn", "RL_salun", "--class_to_forget", "3")),
+                      "unknown method 'RL_salun'", "RL_with_SalUn", "SSD")
+
+
+def test_class_out_of_range_empty_and_whole_forget_sets(env, cli, tmp_path):
+    import main_unlearn
+    expect_user_error(cli(main_unlearn.main, *forget_args(env, "--unlearn", "FT", "--class_to_forget", "12")),
+                      "class 12 is out of range", "0..9")
+    (tmp_path / "none.txt").write_text("")
+    expect_user_error(cli(main_unlearn.main, *forget_args(env, "--unlearn", "FT", "--indexes_to_replace",
+                                                          str(tmp_path / "none.txt"))), "forget set is empty")
+    expect_user_error(cli(main_unlearn.main, *forget_args(env, "--unlearn", "FT", "--num_indexes_to_replace", "1257")),
+                      "whole train split")
+    expect_user_error(cli(main_unlearn.main, *forget_args(env, "--unlearn", "FT")), "say what to forget")
+
+
+def test_missing_mask_says_to_run_generate_mask(env, cli):
+    import main_unlearn
+    expect_user_error(cli(main_unlearn.main, *forget_args(env, "--unlearn", "RL_with_SalUn", "--class_to_forget", "5")),
+                      "made for another forget set", "generate_mask.py")
+    fresh = ["--model_id", env["retrain_id"], *env["common"], "--unlearn", "GA_with_SalUn", "--class_to_forget", "3"]
+    expect_user_error(cli(main_unlearn.main, *fresh), "no mask", "run generate_mask.py")
+
+
+def test_mask_from_another_architecture(env, cli, tmp_path):
+    import main_unlearn
+    import models
+    other = {name: torch.ones_like(p, dtype=torch.uint8) for name, p in models.create_model("resnet18", 10, 1).named_parameters()}
+    torch.save(other, tmp_path / "resnet_mask.pth")
+    expect_user_error(cli(main_unlearn.main, *forget_args(env, "--unlearn", "RL_with_SalUn", "--class_to_forget", "3",
+                                                          "--mask_path", str(tmp_path / "resnet_mask.pth"))),
+                      "another architecture")
+
+
+def test_retrained_model_for_another_forget_set_is_refused(env, cli):
+    import main_test_unlearn
+    expect_user_error(cli(main_test_unlearn.main, *forget_args(env, "--class_to_forget", "5", "--retrain_model_id",
+                                                               env["retrain_id"])),
+                      "was retrained without class 3", "class 5")
+    expect_user_error(cli(main_test_unlearn.main, "--model_id", env["retrain_id"], *env["common"], "--class_to_forget", "4"),
+                      "forgot class 3")
+
+
+def test_existing_unlearned_output_needs_overwrite(env, cli):
+    import main_unlearn
+    expect_user_error(cli(main_unlearn.main, *forget_args(env, "--unlearn", "retrain", "--class_to_forget", "3")),
+                      "already exist", "--overwrite")

@@ -94,6 +94,8 @@ def run(model: nn.Module, data: ImageDataset, forget: ForgetSet, meta: dict, arg
 
 def lr_digits(lr: float) -> str:
     """Seed 001's spelling of a learning rate: the digits after the point (0.001 -> 001)."""
+    if lr == 0:
+        return "0"
     text = f"{lr:.10f}".rstrip("0")
     whole, _, frac = text.partition(".")
     return frac if whole == "0" else text.replace(".", "p").rstrip("p")

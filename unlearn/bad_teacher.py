@@ -9,7 +9,7 @@ from .losses import distillation_kl
 from .task import Pass, UnlearnTask, frozen_copy, marked_split, optimise
 
 
-@register("BadT", epochs=1, lr=0.01, kd_T=1.0)
+@register("BadT", epochs=1, lr=0.003, kd_T=1.0)
 def bad_teacher(model: nn.Module, task: UnlearnTask) -> nn.Module:
     good = task.frozen_original()
     meta = task.meta

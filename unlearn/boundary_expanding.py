@@ -21,7 +21,7 @@ def swap_module(model: nn.Module, name: str, new: nn.Module) -> None:
     setattr(model.get_submodule(parent) if parent else model, leaf, new)
 
 
-@register("boundary_expanding", epochs=5, lr=0.01)
+@register("boundary_expanding", epochs=5, lr=1e-3)
 def boundary_expanding(model: nn.Module, task: UnlearnTask) -> nn.Module:
     k = task.num_classes
     name = last_linear(model, k)

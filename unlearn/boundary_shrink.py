@@ -21,7 +21,7 @@ def nearest_other_label(original: nn.Module, x: torch.Tensor, y: torch.Tensor, s
         return torch.where(top2[:, 0] == y, top2[:, 1], top2[:, 0])
 
 
-@register("boundary_shrink", epochs=5, lr=0.01)
+@register("boundary_shrink", epochs=5, lr=3e-4)
 def boundary_shrink(model: nn.Module, task: UnlearnTask) -> nn.Module:
     original = task.frozen_original()
     step = (PIXEL_BOUND / torch.tensor(task.meta["std"], device=task.device))[None, :, None, None]

@@ -6,6 +6,6 @@ from .losses import cross_entropy
 from .task import Pass, UnlearnTask, optimise
 
 
-@register("GA", epochs=5, lr=1e-3)
+@register("GA", epochs=5, lr=1.5e-4)
 def gradient_ascent(model: nn.Module, task: UnlearnTask) -> nn.Module:
     return optimise(model, task, [Pass("forget", cross_entropy(-1.0))], desc="GA")

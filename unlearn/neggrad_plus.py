@@ -6,7 +6,7 @@ from .losses import retain_minus_forget
 from .task import Pass, UnlearnTask, optimise
 
 
-@register("NegGrad+", epochs=5, lr=0.01, beta=0.5)
+@register("NegGrad+", epochs=5, lr=0.01, beta=0.02)
 def neggrad_plus(model: nn.Module, task: UnlearnTask) -> nn.Module:
     marked = task.marked_labels()
     joint = Pass("train", retain_minus_forget(task.hp["beta"]), labels=lambda epoch: marked, name="joint")

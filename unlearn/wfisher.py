@@ -42,7 +42,7 @@ def inverse_fisher_product(model: nn.Module, params: list[torch.Tensor], batches
     return ((v.double() - g @ coeff) / damping).float()
 
 
-@register("wfisher", alpha=1.0, samples=64, damping=1e-3, epochs=0, lr=0.0)
+@register("wfisher", alpha=3e-4, samples=64, damping=1e-3, epochs=0, lr=0.0)
 def influence_unlearning(model: nn.Module, task: UnlearnTask) -> nn.Module:
     model.eval()
     params = [p for p in model.parameters() if p.requires_grad]
