@@ -4,7 +4,7 @@ from pathlib import Path
 
 from arg_parser import build_parser
 from datasets.batching import BatchLoader
-from unlearn import masks
+from unlearn import DEFAULT_BATCH_SIZE, masks
 from unlearn.workflow import load_setup, refuse_existing
 from utils.errors import run_cli
 from utils.train_loop import task_loss
@@ -15,7 +15,7 @@ def main(argv=None) -> Path:
     setup = load_setup(args)
     files = [masks.mask_file(args.model_id, t, args.mask_dir) for t in masks.THRESHOLDS]
     refuse_existing(files, args.overwrite)
-    forget_batches = BatchLoader(setup.data.train, args.unlearn_batch_size or 100, tuple(setup.meta["mean"]),
+    forget_batches = BatchLoader(setup.data.train, args.unlearn_batch_size or DEFAULT_BATCH_SIZE, tuple(setup.meta["mean"]),
                                  tuple(setup.meta["std"]), setup.device, indices=setup.forget.indices)
     saliency = masks.forget_gradient_magnitude(setup.model, forget_batches, task_loss(False))
     folder = masks.save_masks(masks.top_share_masks(saliency), args.model_id, setup.forget.to_meta(), args.mask_dir)

@@ -12,6 +12,7 @@ from utils.device import seed_everything
 from utils.errors import UserError
 
 from .forget_sets import ForgetSet
+from .masks import kept_share
 from .task import UnlearnTask, frozen_copy
 
 
@@ -88,7 +89,7 @@ def run(model: nn.Module, data: ImageDataset, forget: ForgetSet, meta: dict, arg
     elapsed = time.perf_counter() - started
     info = {"method": method.name, "hparams": hp, "unlearn_time_s": round(elapsed, 4)}
     if task.mask is not None:
-        info["mask_share"] = round(task.weight_mask(model).share_kept(), 6)
+        info["mask_share"] = round(kept_share(task.mask), 6)
     return model, info
 
 

@@ -54,6 +54,11 @@ def top_share_masks(saliency: dict[str, torch.Tensor], thresholds=THRESHOLDS) ->
     return masks
 
 
+def kept_share(mask: dict[str, torch.Tensor]) -> float:
+    """Share of weights a mask lets move."""
+    return sum(int(m.sum()) for m in mask.values()) / max(1, sum(m.numel() for m in mask.values()))
+
+
 def save_masks(masks: dict[float, dict], model_id: str, forget_meta: dict, root: str = "SaliencyMaps") -> Path:
     folder = mask_folder(model_id, root)
     for t, mask in masks.items():
@@ -115,7 +120,3 @@ class WeightMask:
                 for value in optimizer.state.get(p, {}).values():
                     if torch.is_tensor(value) and value.shape == p.shape:
                         value.mul_(keep)
-
-    def share_kept(self) -> float:
-        kept = sum(int(k.sum()) for _, k, _ in self.entries)
-        return kept / max(1, sum(k.numel() for _, k, _ in self.entries))

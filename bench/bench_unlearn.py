@@ -1,0 +1,130 @@
+"""Unlearning-cost benchmark: in one process, train an original model, then time retraining and every
+unlearning method on the same forget set, the SalUn mask, and one evaluation of one model.
+
+Prints seconds and the RTE ratio (time / retrain time) of each, and the machine they ran on. Run from the
+repository root:
+
+    python bench/bench_unlearn.py --dataset Digits --arch smallcnn --epochs 15 --class_to_forget 3
+"""
+import argparse
+import copy
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Callable
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import unlearn  # noqa: E402
+from arg_parser import build_parser  # noqa: E402
+from datasets.batching import BatchLoader  # noqa: E402
+from unlearn import masks  # noqa: E402
+from unlearn.evaluate import unlearning_metrics  # noqa: E402
+from unlearn.workflow import Setup, load_setup  # noqa: E402
+from utils.errors import run_cli  # noqa: E402
+from utils.tables import format_table  # noqa: E402
+from utils.train_loop import task_loss  # noqa: E402
+from utils.training import train_model  # noqa: E402
+
+MASK_THRESHOLD = 0.5
+EVAL_BATCH_SIZE = 256  # main_test_unlearn.py's
+
+
+def timed(fn: Callable, device: torch.device):
+    """fn()'s result and the seconds it took (the GPU waited for)."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    started = time.perf_counter()
+    result = fn()
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    return result, time.perf_counter() - started
+
+
+def script_flags(args: argparse.Namespace, folder: Path) -> list[str]:
+    """The flags main_train.py and main_unlearn.py share, from the benchmark's."""
+    return ["--dataset", args.dataset, "--data_dir", args.data_dir, "--size", str(args.size), "--arch", args.arch,
+            "--seed", str(args.seed), "--device", args.device, "--model_dir", str(folder), "--runs_dir", str(folder)]
+
+
+def train_original(args: argparse.Namespace, folder: Path) -> str:
+    """Train the original model as main_train.py would, into `folder`; return its best checkpoint's path."""
+    flags = build_parser("data", "model", "training", "system", "output").parse_args(
+        [*script_flags(args, folder), "--save_model_id", "original", "--epochs", str(args.epochs), "--lr", str(args.lr),
+         "--batch_size", str(args.batch_size)])
+    return train_model(flags)["best"]
+
+
+def unlearn_args(args: argparse.Namespace, folder: Path, model_path: str) -> argparse.Namespace:
+    """The flags main_unlearn.py would get for this forget set (each method's defaults apply)."""
+    return build_parser("data", "model", "unlearning", "system", "output").parse_args(
+        [*script_flags(args, folder), "--model_id", model_path, "--class_to_forget", args.class_to_forget])
+
+
+def saliency_mask(setup: Setup) -> dict[str, torch.Tensor]:
+    """The SalUn mask at MASK_THRESHOLD, as generate_mask.py computes it."""
+    forget_batches = BatchLoader(setup.data.train, unlearn.DEFAULT_BATCH_SIZE, tuple(setup.meta["mean"]),
+                                 tuple(setup.meta["std"]), setup.device, indices=setup.forget.indices)
+    saliency = masks.forget_gradient_magnitude(setup.model, forget_batches, task_loss(False))
+    return masks.top_share_masks(saliency, [MASK_THRESHOLD])[MASK_THRESHOLD]
+
+
+def time_method(name: str, setup: Setup, args: argparse.Namespace, mask: dict | None) -> float:
+    """Seconds unlearn.run reports for `name` on a fresh copy of the original model."""
+    method_args = argparse.Namespace(**{**vars(args), "unlearn": name})
+    _, info = unlearn.run(copy.deepcopy(setup.model), setup.data, setup.forget, setup.meta, method_args,
+                          setup.device, mask, show=False)
+    print(f"{name}: {info['unlearn_time_s']:.2f} s", file=sys.stderr, flush=True)
+    return info["unlearn_time_s"]
+
+
+def machine(device: torch.device) -> str:
+    """CPU cores, torch threads and the device the timings ran on."""
+    gpu = f" ({torch.cuda.get_device_name(device)})" if device.type == "cuda" else ""
+    return (f"machine: {os.cpu_count()} CPU cores, torch {torch.__version__} with {torch.get_num_threads()} threads, "
+            f"device {device}{gpu}")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--dataset", default="Digits")
+    parser.add_argument("--data_dir", default="./data")
+    parser.add_argument("--size", type=int, default=28)
+    parser.add_argument("--arch", default="smallcnn")
+    parser.add_argument("--epochs", type=int, default=50,
+                        help="of the original model and so of retrain (50 = main_train.py's default)")
+    parser.add_argument("--lr", type=float, default=0.05)
+    parser.add_argument("--batch_size", type=int, default=64)
+    parser.add_argument("--class_to_forget", default="3")
+    parser.add_argument("--methods", nargs="+", default=None, help="method ids (default: all registered)")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--device", default="auto")
+    args = parser.parse_args(argv)
+    methods = [unlearn.get_method(name).name for name in args.methods or unlearn.available()]
+    methods = [name for name in methods if name != "retrain"]
+
+    with tempfile.TemporaryDirectory() as folder:
+        flags = unlearn_args(args, Path(folder), train_original(args, Path(folder)))
+        setup = load_setup(flags)
+        retrain_s = time_method("retrain", setup, flags, None)
+        mask, mask_s = timed(lambda: saliency_mask(setup), setup.device)
+        rows = [["retrain", retrain_s, 1.0], [f"SalUn mask (top {MASK_THRESHOLD:.0%})", mask_s, mask_s / retrain_s]]
+        for name in methods:
+            seconds = time_method(name, setup, flags, mask)
+            rows.append([name, seconds, seconds / retrain_s])
+        _, eval_s = timed(lambda: unlearning_metrics(setup.model, setup.meta, setup.data, setup.forget, setup.device,
+                                                     EVAL_BATCH_SIZE), setup.device)
+        rows.append(["evaluation (UA, RA, TA, MIA) of one model", eval_s, eval_s / retrain_s])
+
+    print(f"{setup.data.name}, {args.arch}, {args.epochs} epochs; forgetting "
+          f"{unlearn.forget_sets.describe(setup.forget)}; _with_SalUn times exclude the mask")
+    print(format_table(["method", "seconds", "RTE ratio"], rows, floatfmt=".3f"))
+    print(machine(setup.device))
+
+
+if __name__ == "__main__":
+    run_cli(main)

@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Compare every unlearning method on one class-wise forgetting task, over several seeds: per seed, train an
+# original model, retrain it without the class (the gold standard), compute SalUn masks, run each method and
+# evaluate it against that seed's retrained model; then tabulate mean ± std per method (Markdown, CSV, figure).
+# Each variable below can also be set from the environment, e.g. SEEDS=1 METHODS="RL RL_with_SalUn" bash experiments/compare_methods.sh
+# For BloodMNIST (bloodmnist.npz in ./data) change the first line to:
+#   DATASET=${DATASET:-BloodMNIST} ARCH=${ARCH:-resnet18} EPOCHS=${EPOCHS:-50} LR=${LR:-0.01} BATCH_SIZE=${BATCH_SIZE:-50}
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+DATASET=${DATASET:-Digits} ARCH=${ARCH:-smallcnn} EPOCHS=${EPOCHS:-15} LR=${LR:-0.05} BATCH_SIZE=${BATCH_SIZE:-64}
+CLASS=${CLASS:-3}
+SEEDS=${SEEDS:-"1 2 3"}
+METHODS=${METHODS:-$(python main_unlearn.py --list | grep -vx retrain)}
+OUT=${OUT:-runs/compare_${DATASET}}
+
+RESULTS="$OUT/results"
+rm -rf "$RESULTS"  # the table describes this run only
+mkdir -p "$RESULTS"
+
+# unlearn METHOD ORIGINAL_ID SEED: run one method; print the id of the checkpoint it wrote
+unlearn() {
+    python main_unlearn.py --model_id "$2" --dataset "$DATASET" --unlearn "$1" --class_to_forget "$CLASS" \
+        --seed "$3" --overwrite | tee /dev/stderr | tail -n 1
+}
+
+# evaluate MODEL_ID RETRAIN_ID METHOD SEED: gaps to the retrained model -> $RESULTS/{method}__seed{seed}.json
+evaluate() {
+    python main_test_unlearn.py --model_id "$1" --retrain_model_id "$2" --dataset "$DATASET" \
+        --json "$RESULTS/$3__seed$4.json"
+}
+
+for seed in $SEEDS; do
+    ORIGINAL="cmp_${DATASET}_s${seed}"
+    python main_train.py --save_model_id "$ORIGINAL" --dataset "$DATASET" --arch "$ARCH" --epochs "$EPOCHS" \
+        --lr "$LR" --batch_size "$BATCH_SIZE" --seed "$seed" --overwrite
+    RETRAIN=$(unlearn retrain "${ORIGINAL}_best" "$seed")
+    evaluate "$RETRAIN" "$RETRAIN" retrain "$seed"
+    python generate_mask.py --model_id "${ORIGINAL}_best" --dataset "$DATASET" --class_to_forget "$CLASS" \
+        --seed "$seed" --overwrite
+    for method in $METHODS; do
+        UNLEARNED=$(unlearn "$method" "${ORIGINAL}_best" "$seed")
+        evaluate "$UNLEARNED" "$RETRAIN" "$method" "$seed"
+    done
+done
+
+python -m utils.compare --results "$RESULTS" --out "$OUT/table"

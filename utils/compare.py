@@ -1,0 +1,142 @@
+"""Compare unlearning methods: result rows (one per method and seed) -> a CSV, a Markdown table of mean ± std
+over seeds (retrain first, as in the SalUn paper) and a figure of Avg. Gap against run time.
+
+    python -m utils.compare --results runs/compare_Digits/results --out runs/compare_Digits/table
+
+reads every {method}__seed{seed}.json that main_test_unlearn.py --json wrote, and writes table.md, table.csv
+and table.png."""
+import json
+import math
+import re
+import statistics
+from pathlib import Path
+from typing import Sequence
+
+from arg_parser import Parser
+
+from .errors import UserError, run_cli
+from .io import atomic_path, save_csv, save_figure
+from .plots import pyplot
+
+# result key -> (table heading, number format)
+COLUMNS = {"UA": ("UA", ".2f"), "RA": ("RA", ".2f"), "TA": ("TA", ".2f"), "MIA": ("MIA", ".2f"),
+           "avg_gap": ("Avg. Gap", ".2f"), "js_to_retrain": ("JS", ".4f"), "unlearn_time_s": ("Time (s)", ".1f")}
+RESULT_FILE = re.compile(r"(?P<method>.+)__seed(?P<seed>-?\d+)\.json")
+REFERENCE = "retrain"
+
+
+def method_order(method: str) -> tuple[bool, str, bool]:
+    """Sort key: retrain first, then by name, each method followed by its _with_SalUn variant."""
+    name = method.lower()
+    return name != REFERENCE, name.removesuffix("_with_salun"), name.endswith("_with_salun")
+
+
+def read_result(path: Path) -> dict:
+    """One result row from a {method}__seed{seed}.json written by main_test_unlearn.py --json."""
+    match = RESULT_FILE.fullmatch(path.name)
+    if match is None:
+        raise UserError(f"{path}: result files must be named {{method}}__seed{{seed}}.json")
+    try:
+        report = json.loads(path.read_text())
+    except json.JSONDecodeError as err:
+        raise UserError(f"{path} is not valid JSON ({err}); rerun main_test_unlearn.py --json for it")
+    missing = [key for key in COLUMNS if key not in report]
+    if missing:
+        raise UserError(f"{path} lacks {', '.join(missing)}: it was not written by main_test_unlearn.py --json")
+    if report["avg_gap"] is None:
+        raise UserError(f"{path} has no gap to a retrained model; evaluate with --retrain_model_id")
+    return {"method": match["method"], "seed": int(match["seed"]), **{key: report[key] for key in COLUMNS}}
+
+
+def load_results(folder: str | Path) -> list[dict]:
+    """Every result row in `folder`, sorted by method (retrain first) and seed."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise UserError(f"--results {folder}: no such folder; point it at the folder of main_test_unlearn.py --json files")
+    files = sorted(folder.glob("*.json"))
+    if not files:
+        raise UserError(f"--results {folder} holds no .json files; run main_test_unlearn.py --json {folder}/METHOD__seedS.json")
+    return sorted((read_result(path) for path in files), key=lambda row: (method_order(row["method"]), row["seed"]))
+
+
+def mean_std(values: list[float | None]) -> tuple[float, float]:
+    """Mean and sample standard deviation of the values given (std 0 for one value; NaN for none)."""
+    given = [float(v) for v in values if v is not None]
+    if not given:
+        return math.nan, math.nan
+    return statistics.fmean(given), statistics.stdev(given) if len(given) > 1 else 0.0
+
+
+def summarise(rows: list[dict]) -> list[dict]:
+    """One row per method, retrain first: {"method", "seeds", key: (mean, std) for each column}."""
+    methods = sorted({row["method"] for row in rows}, key=method_order)
+    summary = []
+    for method in methods:
+        mine = [row for row in rows if row["method"] == method]
+        summary.append({"method": method, "seeds": len(mine), **{key: mean_std([r[key] for r in mine]) for key in COLUMNS}})
+    return summary
+
+
+def cell(mean: float, std: float, fmt: str) -> str:
+    """'mean ± std' in `fmt`, or '-' where there is no value."""
+    return "-" if math.isnan(mean) else f"{mean:{fmt}} ± {std:{fmt}}"
+
+
+def markdown_table(summary: list[dict]) -> str:
+    """The summary as a Markdown table: mean ± std over seeds per method."""
+    headings = ["Method", *(heading for heading, _ in COLUMNS.values()), "Seeds"]
+    lines = ["| " + " | ".join(headings) + " |", "|---" + "|---:" * (len(headings) - 1) + "|"]
+    for row in summary:
+        cells = [row["method"], *(cell(*row[key], fmt) for key, (_, fmt) in COLUMNS.items()), str(row["seeds"])]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def write_markdown(summary: list[dict], path: str | Path) -> Path:
+    """The Markdown table, written atomically."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(markdown_table(summary) + "\n")
+    return Path(path)
+
+
+def write_csv(rows: list[dict], path: str | Path) -> Path:
+    """Every result row (method, seed, UA, RA, TA, MIA, avg_gap, js_to_retrain, unlearn_time_s)."""
+    return save_csv([{"method": r["method"], "seed": r["seed"], **{key: r[key] for key in COLUMNS}} for r in rows], path)
+
+
+def gap_time_figure(summary: list[dict], path: str | Path) -> Path:
+    """Avg. Gap against run time (log scale), one labelled point per method with std error bars."""
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(8, 5.5))
+    for row in summary:
+        (seconds, seconds_std), (gap, gap_std) = row["unlearn_time_s"], row["avg_gap"]
+        if not seconds > 0:
+            continue
+        ax.errorbar(seconds, gap, xerr=seconds_std, yerr=gap_std, fmt="o", capsize=3,
+                    color="black" if row["method"] == REFERENCE else None)
+        ax.annotate(row["method"], (seconds, gap), textcoords="offset points", xytext=(5, 4), fontsize=8)
+    ax.set_xscale("log")
+    ax.set_xlabel("run time (s, log scale)")
+    ax.set_ylabel("Avg. Gap to retrain (percentage points)")
+    ax.grid(alpha=0.3, which="both")
+    fig.tight_layout()
+    saved = save_figure(fig, path)
+    plt.close(fig)
+    return saved
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = Parser(description=__doc__)
+    parser.add_argument("--results", required=True, help="folder of {method}__seed{seed}.json files")
+    parser.add_argument("--out", required=True, help="output prefix: writes PREFIX.md, PREFIX.csv and PREFIX.png")
+    args = parser.parse_args(argv)
+    rows = load_results(args.results)
+    summary = summarise(rows)
+    written = [write_markdown(summary, f"{args.out}.md"), write_csv(rows, f"{args.out}.csv"),
+               gap_time_figure(summary, f"{args.out}.png")]
+    print(markdown_table(summary))
+    print(f"wrote {', '.join(map(str, written))}")
+
+
+if __name__ == "__main__":
+    run_cli(main)
