@@ -17,15 +17,9 @@ def main(argv=None) -> dict:
             for i, name in enumerate(data.class_names)]
     rows.append(["total images", *(len(data.split(s)) for s in counts), sum(len(data.split(s)) for s in counts)])
     print(format_table(["label" if data.multilabel else "class", "train", "val", "test", "total"], rows))
-    interactive = not args.no_gui and plots.has_display()
-    if args.save_fig or interactive:
-        split = data.split(args.split)
-        grid = plots.SampleGrid(split.images, split.labels, data.class_names, seed=args.seed,
-                                interactive=interactive, title=f"{data.name} {args.split}")
-        if args.save_fig:
-            print(f"samples: {grid.save(args.save_fig)}")
-        if interactive:
-            grid.show()
+    split = data.split(args.split)
+    plots.sample_viewer(split.images, split.labels, data.class_names, title=f"{data.name} {args.split}",
+                        seed=args.seed, save_fig=args.save_fig, no_gui=args.no_gui)
     return counts
 
 

@@ -31,14 +31,9 @@ def main(argv=None) -> dict:
     if args.json:
         save_json({k: report[k] for k in ("accuracy", "auc", "per_class")}, args.json)
         print(f"wrote {args.json}")
-    interactive = not args.no_gui and plots.has_display()
-    if args.save_fig or interactive:
-        grid = plots.SampleGrid(split.images, labels, data.class_names, predictions(logits, data.multilabel),
-                                seed=args.seed, interactive=interactive, title=f"{data.name} {args.split}")
-        if args.save_fig:
-            print(f"samples: {grid.save(args.save_fig)}")
-        if interactive:
-            grid.show()
+    plots.sample_viewer(split.images, labels, data.class_names, title=f"{data.name} {args.split}",
+                        predicted=predictions(logits, data.multilabel), seed=args.seed, save_fig=args.save_fig,
+                        no_gui=args.no_gui)
     return report
 
 

@@ -128,3 +128,17 @@ class SampleGrid:
         """Open the window and block until it is closed."""
         print("keys: 0-9 (F1-F12 for 10-21) show a class, space shows random samples; close the window to quit")
         self.plt.show()
+
+
+def sample_viewer(images: torch.Tensor, labels: torch.Tensor, class_names: list[str], *, title: str,
+                  predicted: torch.Tensor | None = None, seed: int = 0, save_fig: str | None = None,
+                  no_gui: bool = False) -> None:
+    """Save the sample grid to `save_fig` and/or open it in a window (when asked for and a display exists)."""
+    interactive = not no_gui and has_display()
+    if not (save_fig or interactive):
+        return
+    grid = SampleGrid(images, labels, class_names, predicted, seed=seed, interactive=interactive, title=title)
+    if save_fig:
+        print(f"samples: {grid.save(save_fig)}")
+    if interactive:
+        grid.show()
