@@ -41,7 +41,8 @@ def non_negative_float(text: str) -> float:
 
 def _data(p: argparse._ArgumentGroup) -> None:
     p.add_argument("--dataset", default="Digits",
-                   help="MedMNIST flag (BloodMNIST, chestmnist, ...), Digits, or a path to a MedMNIST-layout .npz")
+                   help="MedMNIST flag (BloodMNIST, chestmnist, ...), Digits, a path to a MedMNIST-layout .npz, "
+                        "or imagefolder:PATH (one sub-folder of images per class)")
     p.add_argument("--data_dir", default="./data", help="folder holding {flag}.npz / {flag}_{size}.npz")
     p.add_argument("--size", type=int, default=28, choices=[28, 64, 128, 224], help="image size (MedMNIST+ sizes)")
     p.add_argument("--download", action="store_true", help="fetch a missing MedMNIST file with the medmnist package")
@@ -71,6 +72,14 @@ def _training(p: argparse._ArgumentGroup) -> None:
     p.add_argument("--warmup_epochs", type=non_negative_int, default=0)
     p.add_argument("--resume", action="store_true", help="continue {save_model_id}_last.pt up to --epochs")
     p.add_argument("--val_every", type=positive_int, default=1, help="validate every N epochs (and after the last)")
+    p.add_argument("--dataset_method", default=None,
+                   choices=["poisoning", "interclasslabelswap", "labeltargeted", "randomlabelswap"],
+                   help="manipulate --forget_set_size training samples (corrective unlearning, seed 003)")
+    p.add_argument("--forget_set_size", type=positive_int, default=None, help="how many training samples to manipulate")
+    p.add_argument("--patch_size", type=positive_int, default=3, help="poisoning: p×p trigger at the bottom-right")
+    p.add_argument("--poison_target", type=int, default=0, help="poisoning: the label poisoned samples get")
+    p.add_argument("--confused_classes", default=None,
+                   help="interclass swap: the two classes, e.g. 3,5 (default 3,5, or 0,1 with fewer than 6 classes)")
 
 
 def _unlearning(p: argparse._ArgumentGroup) -> None:
@@ -80,6 +89,9 @@ def _unlearning(p: argparse._ArgumentGroup) -> None:
     p.add_argument("--num_indexes_to_replace", default=None,
                    help="forget this many random train samples (of --class_to_forget if given), or this fraction (0.1)")
     p.add_argument("--indexes_to_replace", default=None, metavar="FILE", help="file of train-split row indices, one a line")
+    p.add_argument("--deletion_size", type=positive_int, default=None,
+                   help="corrective: the unlearner knows only this many of the manipulated samples (default: all)")
+    p.add_argument("--k", type=int, default=None, help="EU / CF: re-initialise / train only the last k layers (-1 = all)")
     p.add_argument("--mask_thresh", type=float, default=0.5, help="SalUn mask: keep the top share of salient weights")
     p.add_argument("--mask_path", default=None, help="a mask file instead of SaliencyMaps/{model_id}/with_{t}.pt")
     p.add_argument("--mask_dir", default="SaliencyMaps", help="where generate_mask.py writes and main_unlearn.py reads masks")
@@ -94,6 +106,9 @@ def _unlearning(p: argparse._ArgumentGroup) -> None:
     p.add_argument("--kd_T", type=positive_float, default=None, help="distillation temperature (SCRUB, BadT)")
     p.add_argument("--SSDselectwt", type=positive_float, default=None, help="SSD selection weight alpha (10)")
     p.add_argument("--SSDdampening", type=positive_float, default=None, help="SSD dampening lambda (1)")
+    p.add_argument("--spkd_ce_weight", type=non_negative_float, default=None, help="SPKD weight of CE on retain (10)")
+    p.add_argument("--spkd_sp_weight", type=non_negative_float, default=None,
+                   help="SPKD weight of similarity-preserving distillation on retain (10)")
     p.add_argument("--retrain_model_id", default=None, help="model retrained without the forget set, to compare with")
     p.add_argument("--save_dir", default=None, help="main_forget.py: folder for {unlearn}checkpoint.pt and eval_result.json")
 
@@ -107,6 +122,14 @@ def _system(p: argparse._ArgumentGroup) -> None:
 def _evaluation(p: argparse._ArgumentGroup) -> None:
     p.add_argument("--split", choices=["train", "val", "test"], default="test", help="split to evaluate")
     p.add_argument("--no_gui", action="store_true", help="do not open a window")
+
+
+def _transfer(p: argparse._ArgumentGroup) -> None:
+    p.add_argument("--knn_dataset", default=None, metavar="NAME_OR_PATH",
+                   help="downstream dataset (Digits, a .npz, imagefolder:PATH; read from --data_dir) for k=5 cosine "
+                        "kNN accuracy on the model's frozen pooled features")
+    p.add_argument("--cka_with", default=None, metavar="MODEL_ID",
+                   help="model to compare pooled test-split features with by linear CKA (e.g. the retrained model)")
 
 
 def _output(p: argparse._ArgumentGroup) -> None:
@@ -124,6 +147,7 @@ GROUPS = {
     "unlearning": _unlearning,
     "system": _system,
     "evaluation": _evaluation,
+    "transfer": _transfer,
     "output": _output,
 }
 

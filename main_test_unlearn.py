@@ -4,7 +4,7 @@ import torch
 
 from arg_parser import build_parser
 from unlearn import evaluate as ev
-from unlearn import forget_sets
+from unlearn import forget_sets, transfer
 from unlearn.workflow import evaluate, load_setup
 from utils import checkpoints
 from utils.errors import UserError, run_cli
@@ -14,14 +14,16 @@ from utils.tables import format_table
 
 
 def main(argv=None) -> dict:
-    parser = build_parser("data", "model", "unlearning", "evaluation", "system", "output", description=__doc__)
+    parser = build_parser("data", "model", "unlearning", "evaluation", "transfer", "system", "output",
+                          description=__doc__)
     args = parser.parse_args(argv)
     setup = load_setup(args, forget_from_meta=True)
     batch = max(args.batch_size, 256)
-    result, forget_logits = evaluate(setup, setup.model, setup.meta, batch)
+    result, logits = evaluate(setup, setup.model, setup.meta, batch)
     unlearn_time = setup.meta.get("unlearn", {}).get("unlearn_time_s")
     report = {**{k: result[k] for k in ev.GAP_KEYS}, "avg_gap": None, "gap": None, "js_to_retrain": None,
-              "unlearn_time_s": unlearn_time, "per_class": result["per_class"]}
+              "unlearn_time_s": unlearn_time, "per_class": result["per_class"], **result.get("corrective", {})}
+    corrective_rows = [[args.model_id, *result["corrective"].values()]] if "corrective" in result else []
     rows = [[args.model_id, *(result[k] for k in ev.GAP_KEYS), "", unlearn_time if unlearn_time is not None else ""]]
     if args.retrain_model_id:
         retrained, r_meta = checkpoints.load_model(args.retrain_model_id, args.model_dir, setup.data.describe(), setup.device)
@@ -29,9 +31,9 @@ def main(argv=None) -> dict:
             stored = forget_sets.describe(forget_sets.from_meta(r_meta)) if "forget" in r_meta else "nothing"
             raise UserError(f"{args.retrain_model_id} was retrained without {stored}, not the forget set of "
                             f"{args.model_id} ({forget_sets.describe(setup.forget)})")
-        r_result, r_forget_logits = evaluate(setup, retrained, r_meta, batch)
+        r_result, r_logits = evaluate(setup, retrained, r_meta, batch)
         report.update(ev.gap_to_retrain(result, r_result))
-        report["js_to_retrain"] = js_divergence(forget_logits, r_forget_logits)
+        report["js_to_retrain"] = js_divergence(logits.train[setup.forget.indices], r_logits.train[setup.forget.indices])
         report["retrain"] = {k: r_result[k] for k in ev.GAP_KEYS}
         r_time = r_meta.get("unlearn", {}).get("unlearn_time_s")
         report["retrain_time_s"] = r_time
@@ -40,10 +42,19 @@ def main(argv=None) -> dict:
         rows[0][5] = report["avg_gap"]
         rows.append([args.retrain_model_id, *(r_result[k] for k in ev.GAP_KEYS), 0.0, r_time or ""])
         rows.append(["gap to retrain", *(report["gap"][k] for k in ev.GAP_KEYS), report["avg_gap"], ""])
+        if corrective_rows:
+            report["retrain"]["corrective"] = r_result["corrective"]
+            corrective_rows.append([args.retrain_model_id, *r_result["corrective"].values()])
+    report.update(transfer.transfer_metrics(setup, args, batch))
     print(f"{setup.data.name}: forgetting {forget_sets.describe(setup.forget)}")
     print(format_table(["model", "UA", "RA", "TA", "MIA", "Avg.Gap", "time s"], rows))
+    if corrective_rows:
+        print(f"corrective ({setup.manipulation['method']}, {len(setup.manipulation['indices'])} manipulated samples):")
+        print(format_table(["model", *result["corrective"]], corrective_rows))
     if report["js_to_retrain"] is not None:
         print(f"JS divergence to the retrained model on the forget set: {report['js_to_retrain']:.4f}")
+    for line in transfer.transfer_lines(report):
+        print(line)
     if args.json:
         save_json(report, args.json)
         print(f"wrote {args.json}")

@@ -1,6 +1,5 @@
 """Unlearn a class or a subset from a trained model (seed-001 front door):
 model_weights/{model_id}_FORGOTTEN_{c}_{METHOD}_mask{t}_unlearnEpochs{e}_unlearnlr{lr}.pt"""
-import sys
 from pathlib import Path
 
 import unlearn
@@ -29,7 +28,7 @@ def main(argv=None) -> str:
     if method.masked:
         mask = (masks.load_mask(Path(args.mask_path), setup.model) if args.mask_path else
                 masks.load_saliency_mask(stem, args.mask_thresh, setup.model, setup.forget.indices, args.mask_dir))
-    print(f"{method.name} on {stem}: forgetting {unlearn.forget_sets.describe(setup.forget)}", file=sys.stderr)
+    print(f"{method.name} on {stem}: forgetting {unlearn.forget_sets.describe(setup.forget)}")
     model, meta = unlearn_model(setup, args, mask, out_id)
     checkpoints.save_checkpoint(out_path, model, meta)
     print(f"Unlearn time: {meta['unlearn']['unlearn_time_s']:.2f} seconds")

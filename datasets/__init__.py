@@ -25,13 +25,16 @@ def available() -> list[str]:
 
 
 def load_dataset(name: str, data_dir: str = "./data", size: int = 28, download: bool = False) -> ImageDataset:
-    """Load a registered dataset by name (case-insensitive), or any MedMNIST-layout .npz by path."""
+    """Load a registered dataset by name (case-insensitive), any MedMNIST-layout .npz by path, or imagefolder:PATH."""
+    if name.lower().startswith(IMAGEFOLDER):
+        return load_imagefolder(name[len(IMAGEFOLDER):], size)
     if name.lower().endswith(".npz"):
         return load_npz_path(name)
     try:
         loader = _DATASETS[name.lower()]
     except KeyError:
-        raise UserError(f"unknown dataset {name!r}; choose one of: {', '.join(available())}, or a path to a .npz file")
+        raise UserError(f"unknown dataset {name!r}; choose one of: {', '.join(available())}, a path to a .npz file, "
+                        f"or imagefolder:PATH (a folder of class folders)")
     return loader(data_dir=data_dir, size=size, download=download)
 
 
@@ -42,5 +45,6 @@ def load(args: argparse.Namespace) -> ImageDataset:
 
 from . import digits  # noqa: E402,F401  (registers Digits)
 from .medmnist_npz import load_npz_path  # noqa: E402  (registers the MedMNIST flags)
+from .imagefolder import PREFIX as IMAGEFOLDER, load_imagefolder  # noqa: E402  (imagefolder:PATH trees)
 
 __all__ = ["ImageDataset", "Split", "MULTI_LABEL", "register", "available", "load", "load_dataset", "load_npz_path"]

@@ -79,3 +79,14 @@ def unlearn_env(trained_digits, tmp_path_factory):
     generate_mask.main(["--model_id", model_id, "--class_to_forget", "3", *common])
     retrain_id = main_unlearn.main(["--model_id", model_id, "--unlearn", "retrain", "--class_to_forget", "3", *common])
     return {"work": work, "model_id": model_id, "retrain_id": retrain_id, "common": common}
+
+
+@pytest.fixture(scope="session")
+def poisoned_digits(tmp_path_factory):
+    """smallcnn trained on Digits with 10 % of the train split poisoned (3×3 patch, target 0)."""
+    import main_train
+    work = tmp_path_factory.mktemp("poisoned")
+    common = ["--model_dir", str(work / "model_weights"), "--runs_dir", str(work / "runs")]
+    main_train.main(["--save_model_id", "poisoned", "--arch", "smallcnn", "--epochs", "10", "--lr", "0.05",
+                     "--batch_size", "64", "--dataset_method", "poisoning", "--forget_set_size", "126", *common])
+    return {"work": work, "model_id": "poisoned_best", "common": common}

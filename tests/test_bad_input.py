@@ -173,3 +173,29 @@ def test_existing_unlearned_output_needs_overwrite(env, cli):
     import main_unlearn
     expect_user_error(cli(main_unlearn.main, *forget_args(env, "--unlearn", "retrain", "--class_to_forget", "3")),
                       "already exist", "--overwrite")
+
+
+def test_corrective_flags_that_do_not_fit(work, cli):
+    folder, model_id = work
+    base = ["--arch", "smallcnn", "--epochs", "1", *dirs(folder)]
+    expect_user_error(cli(main_train.main, "--save_model_id", "ic", "--dataset_method", "interclasslabelswap",
+                          "--forget_set_size", "41", *base), "must be even")
+    expect_user_error(cli(main_train.main, "--save_model_id", "ic", "--dataset_method", "interclasslabelswap",
+                          "--forget_set_size", "40", "--confused_classes", "3,3", *base), "two different classes")
+    expect_user_error(cli(main_train.main, "--save_model_id", "ic", "--dataset_method", "interclasslabelswap",
+                          "--forget_set_size", "40", "--confused_classes", "3,12", *base), "0..9")
+    expect_user_error(cli(main_train.main, "--save_model_id", "p", "--dataset_method", "poisoning",
+                          "--forget_set_size", "40", "--patch_size", "28", *base), "does not fit 28x28")
+    expect_user_error(cli(main_train.main, "--save_model_id", "p", "--dataset_method", "poisoning", *base),
+                      "--forget_set_size")
+
+
+def test_deletion_and_k_flags_that_do_not_fit(poisoned_digits, cli, tmp_path, monkeypatch):
+    import main_unlearn
+    monkeypatch.chdir(tmp_path)
+    before = fingerprint(poisoned_digits["work"])
+    args = ["--model_id", poisoned_digits["model_id"], *poisoned_digits["common"]]
+    expect_user_error(cli(main_unlearn.main, *args, "--unlearn", "EU", "--deletion_size", "500"),
+                      "--deletion_size 500 is larger than the 126 manipulated samples")
+    expect_user_error(cli(main_unlearn.main, *args, "--unlearn", "CF", "--k", "9"), "this model has 4 layers")
+    assert fingerprint(poisoned_digits["work"]) == before

@@ -29,7 +29,8 @@ _METHODS: dict[str, Method] = {}
 DEFAULT_BATCH_SIZE = 100  # seed 001's --unlearn_batch_size
 # hyper-parameter -> the flag that overrides the method's default
 HP_FLAGS = {"epochs": "unlearn_epochs", "lr": "unlearn_lr", "batch_size": "unlearn_batch_size", "alpha": "alpha", "beta": "beta", "msteps": "msteps",
-            "kd_T": "kd_T", "ssd_alpha": "SSDselectwt", "ssd_lambda": "SSDdampening", "k": "k"}
+            "kd_T": "kd_T", "ssd_alpha": "SSDselectwt", "ssd_lambda": "SSDdampening", "k": "k",
+            "ce_weight": "spkd_ce_weight", "sp_weight": "spkd_sp_weight"}
 
 
 def register(name: str, *, salun: bool = True, **defaults):
@@ -104,7 +105,9 @@ def lr_digits(lr: float) -> str:
 
 def unlearned_id(model_id: str, forget: ForgetSet, method_id: str, mask_thresh: float, epochs: int, lr: float) -> str:
     """model_weights id in seed 001's spelling: {id}_FORGOTTEN_3_RL_WITH_SALUN_mask5_unlearnEpochs5_unlearnlr001."""
-    if forget.classwise:
+    if forget.spec.get("deletion_size"):
+        what = f"del{len(forget.indices)}"
+    elif forget.classwise:
         what = "-".join(map(str, forget.classes))
     elif forget.classes:
         what = f"{'-'.join(map(str, forget.classes))}rand{len(forget.indices)}"
@@ -114,5 +117,5 @@ def unlearned_id(model_id: str, forget: ForgetSet, method_id: str, mask_thresh: 
     return f"{model_id}_FORGOTTEN_{what}_{method_id.upper()}_mask{mask}_unlearnEpochs{epochs}_unlearnlr{lr_digits(lr)}"
 
 
-from . import (bad_teacher, boundary_expanding, boundary_shrink, ft, ft_prune, ga, neggrad_plus, retrain,  # noqa: E402,F401
-               rl, scrub, ssd, wfisher)
+from . import (bad_teacher, boundary_expanding, boundary_shrink, cf, eu, ft, ft_prune, ga,  # noqa: E402,F401
+               neggrad_plus, retrain, rl, scrub, spkd, ssd, wfisher)

@@ -1,8 +1,11 @@
 """Unlearning metrics (percent): UA, RA, TA, MIA-efficacy, and the gap to a retrained model."""
+from dataclasses import dataclass
+
 import torch
 from torch import nn
 
-from datasets.base import ImageDataset
+from datasets.base import ImageDataset, Split
+from datasets.manipulate import patch
 from utils import metrics
 from utils.evaluation import split_logits
 
@@ -19,9 +22,19 @@ def test_rows(data: ImageDataset, forget: ForgetSet) -> torch.Tensor:
     return (~torch.isin(labels, torch.tensor(forget.classes))).nonzero().flatten()
 
 
+@dataclass
+class Logits:
+    """One model's logits on the whole train and test splits (labels as stored in the splits)."""
+
+    train: torch.Tensor
+    train_labels: torch.Tensor
+    test: torch.Tensor
+    test_labels: torch.Tensor
+
+
 def unlearning_metrics(model: nn.Module, meta: dict, data: ImageDataset, forget: ForgetSet, device: torch.device,
-                       batch_size: int = 512, show: bool = False) -> tuple[dict, torch.Tensor]:
-    """{"UA","RA","TA","MIA","per_class"} and the forget-set logits (for JS), from one pass over train and test."""
+                       batch_size: int = 512, show: bool = False) -> tuple[dict, Logits]:
+    """{"UA","RA","TA","MIA","per_class"} and the logits they came from (one pass over train and test)."""
     train_logits, train_labels = split_logits(model, data.train, meta, device, batch_size, show=show)
     test_logits, test_labels = split_logits(model, data.test, meta, device, batch_size, show=show)
     retain = forget.retain_indices(len(train_labels))
@@ -39,7 +52,36 @@ def unlearning_metrics(model: nn.Module, meta: dict, data: ImageDataset, forget:
         "per_class": dict(zip(data.class_names,
                               metrics.per_class_accuracy(test_logits, test_labels, data.num_classes))),
     }
-    return result, f_logits
+    return result, Logits(train_logits, train_labels, test_logits, test_labels)
+
+
+def corrective_metrics(model: nn.Module, meta: dict, data: ImageDataset, logits: Logits, clean_train_labels: torch.Tensor,
+                       forget: ForgetSet, manipulation: dict, device: torch.device, batch_size: int = 512) -> dict:
+    """Seed 003's measures of a model trained on a manipulated set (percent), from `logits` plus, for
+    poisoning, one pass over the patched test split."""
+    clean = clean_train_labels.cpu()
+    manipulated = torch.tensor(manipulation["indices"], dtype=torch.long)
+    unidentified = manipulated[~torch.isin(manipulated, forget.indices)]
+    result = {
+        "clean_test_accuracy": metrics.accuracy(logits.test, logits.test_labels),
+        "deletion_accuracy": metrics.accuracy(logits.train[forget.indices], clean[forget.indices]),
+        "unidentified_accuracy": metrics.accuracy(logits.train[unidentified], clean[unidentified]),
+    }
+    if manipulation["method"] == "poisoning":
+        target = manipulation["poison_target"]
+        patched = Split(patch(data.test.images, manipulation["patch_size"]), data.test.labels)
+        p_logits, p_labels = split_logits(model, patched, meta, device, batch_size, show=False)
+        victims = p_labels != target
+        result["patched_test_accuracy"] = metrics.accuracy(p_logits, p_labels)
+        result["attack_success_rate"] = 100.0 * (p_logits[victims].argmax(1) == target).float().mean().item()
+    elif manipulation["method"] == "interclasslabelswap":
+        a, b = manipulation["confused_classes"]
+        pair = torch.isin(logits.test_labels, torch.tensor([a, b]))
+        cm = metrics.confusion_matrix(logits.test, logits.test_labels, data.num_classes)
+        result["confusion"] = 100.0 * float(cm[a, b] + cm[b, a]) / max(1, int(pair.sum()))
+        result["confused_pair_accuracy"] = metrics.accuracy(logits.test[pair], logits.test_labels[pair])
+        result["other_classes_accuracy"] = metrics.accuracy(logits.test[~pair], logits.test_labels[~pair])
+    return result
 
 
 def gap_to_retrain(result: dict, retrained: dict) -> dict:

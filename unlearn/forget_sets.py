@@ -52,11 +52,21 @@ def spec_from_args(args: argparse.Namespace) -> dict:
     """The forget specification the flags describe (classes, random count, or a file of indices)."""
     classes = parse_classes(getattr(args, "class_to_forget", None))
     return {"class_to_forget": classes, "num_indexes_to_replace": parse_count(getattr(args, "num_indexes_to_replace", None)),
-            "indexes_to_replace": getattr(args, "indexes_to_replace", None), "seed": args.seed}
+            "indexes_to_replace": getattr(args, "indexes_to_replace", None),
+            "deletion_size": getattr(args, "deletion_size", None), "seed": args.seed}
 
 
-def resolve(data: ImageDataset, spec: dict) -> ForgetSet:
-    """The rows of the train split that `spec` names, checked against the dataset."""
+def names_rows(spec: dict) -> bool:
+    """Whether the spec itself names rows (classes, a count or a file), rather than a deletion set."""
+    return bool(spec["class_to_forget"] or spec["num_indexes_to_replace"] or spec["indexes_to_replace"])
+
+
+def resolve(data: ImageDataset, spec: dict, manipulated: list[int] | None = None) -> ForgetSet:
+    """The rows of the train split that `spec` names, checked against the dataset.
+
+    For a model trained on a manipulated set (`manipulated` = its rows) and no rows named, the forget
+    set is the deletion set: a seeded draw of --deletion_size of the manipulated rows (default all).
+    """
     if data.multilabel:
         raise UserError(f"{data.name} is multi-label; unlearning here needs a single-label task")
     labels = data.train.labels.cpu()
@@ -65,6 +75,11 @@ def resolve(data: ImageDataset, spec: dict) -> ForgetSet:
     bad = [c for c in classes if not 0 <= c < data.num_classes]
     if bad:
         raise UserError(f"class {bad[0]} is out of range: {data.name} has classes 0..{data.num_classes - 1}")
+    deletion = spec.get("deletion_size")
+    if deletion and (not manipulated or names_rows(spec)):
+        raise UserError("--deletion_size applies to a model trained with --dataset_method, with no other forget flags")
+    if manipulated and not names_rows(spec):
+        return deletion_set(manipulated, deletion, spec)
     if listed:
         if classes or count:
             raise UserError("--indexes_to_replace lists the rows itself; drop --class_to_forget / --num_indexes_to_replace")
@@ -88,6 +103,17 @@ def resolve(data: ImageDataset, spec: dict) -> ForgetSet:
     return ForgetSet(indices, classes, bool(classes) and count is None, spec)
 
 
+def deletion_set(manipulated: list[int], size: int | None, spec: dict) -> ForgetSet:
+    """The `size` manipulated rows the unlearner knows about (seeded draw; all of them by default)."""
+    n = len(manipulated)
+    size = n if size is None else size
+    if size > n:
+        raise UserError(f"--deletion_size {size} is larger than the {n} manipulated samples (--forget_set_size)")
+    rng = np.random.default_rng(spec["seed"])
+    rows = torch.tensor(sorted(rng.choice(manipulated, size=size, replace=False).tolist()), dtype=torch.long)
+    return ForgetSet(rows, [], False, {**spec, "deletion_size": size})
+
+
 def read_indices(path: str, n: int) -> torch.Tensor:
     """One train-split row index per line."""
     if not Path(path).is_file():
@@ -104,11 +130,14 @@ def read_indices(path: str, n: int) -> torch.Tensor:
 def from_meta(meta: dict) -> ForgetSet:
     """The forget set stored in an unlearned (or retrained) checkpoint."""
     forget = meta["forget"]
-    spec = {k: forget[k] for k in ("class_to_forget", "num_indexes_to_replace", "indexes_to_replace", "seed")}
+    spec = {k: forget.get(k) for k in ("class_to_forget", "num_indexes_to_replace", "indexes_to_replace",
+                                      "deletion_size", "seed")}
     return ForgetSet(torch.tensor(forget["indices"], dtype=torch.long), forget["classes"], forget["classwise"], spec)
 
 
 def describe(forget: ForgetSet) -> str:
+    if forget.spec.get("deletion_size"):
+        return f"a deletion set of {len(forget.indices)} manipulated train samples"
     what = f"class {','.join(map(str, forget.classes))}" if forget.classwise else (
         f"{len(forget.indices)} random rows" + (f" of class {','.join(map(str, forget.classes))}" if forget.classes else ""))
     return f"{what} ({len(forget.indices)} train samples)"

@@ -7,13 +7,14 @@ import torch
 from torch import nn
 
 import datasets
+from datasets import manipulate
 from datasets.base import ImageDataset
 from utils import checkpoints
 from utils.device import resolve_device
 from utils.errors import UserError
 
 from . import forget_sets, get_method, resolve_hparams, run
-from .evaluate import unlearning_metrics
+from .evaluate import Logits, corrective_metrics, unlearning_metrics
 from .forget_sets import ForgetSet
 
 
@@ -24,23 +25,28 @@ class Setup:
     model: nn.Module
     meta: dict
     forget: ForgetSet
+    clean_train_labels: torch.Tensor  # before any manipulation
+    manipulation: dict | None
 
 
 def load_setup(args: argparse.Namespace, forget_from_meta: bool = False) -> Setup:
     """Device, data (placed once), the model and its forget set: from the flags, or stored in the checkpoint."""
     device = resolve_device(args.device)
-    data = datasets.load(args).place(device)
-    model, meta = checkpoints.load_model(args.model_id, args.model_dir, data.describe(), device, args.arch)
+    clean = datasets.load(args)
+    model, meta = checkpoints.load_model(args.model_id, args.model_dir, clean.describe(), device, args.arch)
+    manipulation = meta.get("manipulation")
+    data = manipulate.apply(clean, manipulation).place(device)
+    manipulated = manipulation["indices"] if manipulation else None
     spec = forget_sets.spec_from_args(args)
-    named = bool(spec["class_to_forget"] or spec["num_indexes_to_replace"] or spec["indexes_to_replace"])
     if forget_from_meta and "forget" in meta:
         forget = forget_sets.from_meta(meta)
-        if named and not torch.equal(forget_sets.resolve(data, spec).indices, forget.indices):
+        named = forget_sets.names_rows(spec) or spec["deletion_size"]
+        if named and not torch.equal(forget_sets.resolve(data, spec, manipulated).indices, forget.indices):
             raise UserError(f"{args.model_id} forgot {forget_sets.describe(forget)}, not what the forget flags name; "
                             f"drop them or pass the same ones")
     else:
-        forget = forget_sets.resolve(data, spec)
-    return Setup(device, data, model, meta, forget)
+        forget = forget_sets.resolve(data, spec, manipulated)
+    return Setup(device, data, model, meta, forget, clean.train.labels, manipulation)
 
 
 def planned_hparams(args: argparse.Namespace, meta: dict) -> dict:
@@ -62,5 +68,10 @@ def refuse_existing(paths: list[Path], overwrite: bool) -> None:
         raise UserError(f"{', '.join(existing)} already exist(s); add --overwrite to replace")
 
 
-def evaluate(setup: Setup, model: nn.Module, meta: dict, batch_size: int) -> tuple[dict, torch.Tensor]:
-    return unlearning_metrics(model, meta, setup.data, setup.forget, setup.device, batch_size)
+def evaluate(setup: Setup, model: nn.Module, meta: dict, batch_size: int) -> tuple[dict, Logits]:
+    """UA, RA, TA, MIA and per-class accuracy, plus seed 003's measures when the model saw a manipulated set."""
+    result, logits = unlearning_metrics(model, meta, setup.data, setup.forget, setup.device, batch_size)
+    if setup.manipulation:
+        result["corrective"] = corrective_metrics(model, meta, setup.data, logits, setup.clean_train_labels,
+                                                  setup.forget, setup.manipulation, setup.device, batch_size)
+    return result, logits

@@ -9,6 +9,7 @@ from tqdm import tqdm
 
 import datasets
 import models
+from datasets import manipulate
 from datasets.batching import BatchLoader
 
 from . import checkpoints, distributed, metrics, plots
@@ -79,9 +80,11 @@ def _train(args: argparse.Namespace, dist: distributed.Dist) -> dict:
         if args.device == "cpu":
             raise UserError("--amp needs CUDA; drop --amp or use --device cuda")
         print("note: --amp ignored on CPU (fp32 is faster there)")
-    data = datasets.load(args)
+    clean = datasets.load(args)
+    resumed = load_resume_point(args, paths["last"], clean.describe()) if args.resume else None
+    manipulation = resumed["meta"].get("manipulation") if resumed else manipulate.plan(args, clean)
+    data = manipulate.apply(clean, manipulation)
     data_meta = data.describe()
-    resumed = load_resume_point(args, paths["last"], data_meta) if args.resume else None
     arch = resumed["meta"]["arch"] if resumed else (args.arch or "resnet18")
     imagenet_arch = resumed["meta"].get("imagenet_arch", False) if resumed else args.imagenet_arch
     seed_everything(args.seed)
@@ -115,7 +118,9 @@ def _train(args: argparse.Namespace, dist: distributed.Dist) -> dict:
     amp = amp_dtype(dist.device, args.amp)
     scaler = torch.amp.GradScaler("cuda", enabled=amp == torch.float16)
     meta = {**data_meta, "arch": arch, "imagenet_arch": bool(imagenet_arch), "model_id": args.save_model_id,
-            "args": plain_args(args), "world_size": dist.world_size}
+            "args": plain_args(args), "world_size": dist.world_size, "manipulation": manipulation}
+    if show and manipulation:
+        print(f"manipulated training set: {manipulation['method']} of {len(manipulation['indices'])} samples")
     if show:
         print(f"training {arch} on {data.name} ({len(data.train)} train / {len(data.val)} val images, "
               f"{data.num_classes} classes) on {dist.device}" + (f" x{dist.world_size} processes" if dist.enabled else ""))

@@ -1,0 +1,35 @@
+"""SPKD (Kim et al., "Rethinking Unlearning for Transfer Learning"): each epoch one gradient-ascent pass on the
+forget set, then one pass on the retain set with CE + similarity-preserving distillation (Tung & Mori 2019)
+to the frozen original model."""
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from models.features import forward_with_features
+
+from . import register
+from .losses import cross_entropy
+from .task import Pass, UnlearnTask, optimise
+
+
+def similarity_preserving_loss(student: torch.Tensor, teacher: torch.Tensor) -> torch.Tensor:
+    """‖G_s − G_t‖²_F / B² between the row-normalised B×B Gram matrices of two B×D feature batches."""
+    b = student.shape[0]
+    g_s = F.normalize(student.float() @ student.float().T, p=2, dim=1)
+    g_t = F.normalize(teacher.float() @ teacher.float().T, p=2, dim=1)
+    return (g_s - g_t).square().sum() / (b * b)
+
+
+@register("SPKD", epochs=3, lr=1e-3, ce_weight=10.0, sp_weight=10.0)
+def spkd(model: nn.Module, task: UnlearnTask) -> nn.Module:
+    teacher, ce_weight, sp_weight = task.frozen_original(), task.hp["ce_weight"], task.hp["sp_weight"]
+
+    def restore(net: nn.Module, x: torch.Tensor, y: torch.Tensor):
+        logits, features = forward_with_features(net, x)
+        with torch.no_grad():
+            _, target = forward_with_features(teacher, x)
+        loss = ce_weight * F.cross_entropy(logits.float(), y) + sp_weight * similarity_preserving_loss(features, target)
+        return loss, logits, y
+
+    passes = [Pass("forget", cross_entropy(-1.0), name="forget"), Pass("retain", restore, name="restore")]
+    return optimise(model, task, passes, desc="SPKD")
