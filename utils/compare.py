@@ -15,8 +15,9 @@ from typing import Sequence
 from arg_parser import Parser
 
 from .errors import UserError, run_cli
-from .io import atomic_path, save_csv, save_figure
-from .plots import pyplot
+from . import tables
+from .io import save_csv, save_text
+from .plots import finish, pyplot
 
 # result key -> (table heading, number format)
 COLUMNS = {"UA": ("UA", ".2f"), "RA": ("RA", ".2f"), "TA": ("TA", ".2f"), "MIA": ("MIA", ".2f"),
@@ -85,18 +86,8 @@ def cell(mean: float, std: float, fmt: str) -> str:
 def markdown_table(summary: list[dict]) -> str:
     """The summary as a Markdown table: mean ± std over seeds per method."""
     headings = ["Method", *(heading for heading, _ in COLUMNS.values()), "Seeds"]
-    lines = ["| " + " | ".join(headings) + " |", "|---" + "|---:" * (len(headings) - 1) + "|"]
-    for row in summary:
-        cells = [row["method"], *(cell(*row[key], fmt) for key, (_, fmt) in COLUMNS.items()), str(row["seeds"])]
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines)
-
-
-def write_markdown(summary: list[dict], path: str | Path) -> Path:
-    """The Markdown table, written atomically."""
-    with atomic_path(path) as tmp:
-        tmp.write_text(markdown_table(summary) + "\n")
-    return Path(path)
+    return tables.markdown_table(headings, [[row["method"], *(cell(*row[key], fmt) for key, (_, fmt) in COLUMNS.items()),
+                                            str(row["seeds"])] for row in summary])
 
 
 def write_csv(rows: list[dict], path: str | Path) -> Path:
@@ -119,10 +110,7 @@ def gap_time_figure(summary: list[dict], path: str | Path) -> Path:
     ax.set_xlabel("run time (s, log scale)")
     ax.set_ylabel("Avg. Gap to retrain (percentage points)")
     ax.grid(alpha=0.3, which="both")
-    fig.tight_layout()
-    saved = save_figure(fig, path)
-    plt.close(fig)
-    return saved
+    return finish(fig, path)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -132,7 +120,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parser.parse_args(argv)
     rows = load_results(args.results)
     summary = summarise(rows)
-    written = [write_markdown(summary, f"{args.out}.md"), write_csv(rows, f"{args.out}.csv"),
+    written = [save_text(markdown_table(summary) + "\n", f"{args.out}.md"), write_csv(rows, f"{args.out}.csv"),
                gap_time_figure(summary, f"{args.out}.png")]
     print(markdown_table(summary))
     print(f"wrote {', '.join(map(str, written))}")

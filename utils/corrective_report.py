@@ -12,8 +12,8 @@ from typing import Sequence
 from arg_parser import Parser
 
 from .errors import UserError, run_cli
-from .io import save_csv, save_figure
-from .plots import pyplot
+from .io import save_csv
+from .plots import finish, pyplot
 from .tables import format_table
 
 RESULT_FILE = re.compile(r"(?P<method>.+)__del(?P<share>\d+)\.json")
@@ -53,10 +53,7 @@ def metric_figure(rows: list[dict], metrics: list[str], path: str | Path) -> Pat
         ax.set_title(metric.replace("_", " "))
         ax.grid(alpha=0.3)
     axes[0][0].legend(fontsize=8)
-    fig.tight_layout()
-    saved = save_figure(fig, path)
-    plt.close(fig)
-    return saved
+    return finish(fig, path)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

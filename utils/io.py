@@ -29,6 +29,12 @@ def save_torch(obj: Any, path: str | os.PathLike) -> Path:
     return Path(path)
 
 
+def save_text(text: str, path: str | os.PathLike) -> Path:
+    with atomic_path(path) as tmp:
+        tmp.write_text(text)
+    return Path(path)
+
+
 def save_json(obj: Any, path: str | os.PathLike) -> Path:
     with atomic_path(path) as tmp:
         tmp.write_text(json.dumps(obj, indent=2) + "\n")

@@ -22,6 +22,15 @@ def has_display() -> bool:
     return sys.platform in ("darwin", "win32") or bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
 
 
+def finish(fig, path: str | Path) -> Path:
+    """Lay out, save atomically and close a figure."""
+    fig.tight_layout()
+    saved = save_figure(fig, path)
+    import matplotlib.pyplot as plt  # the backend was chosen when the figure was made
+    plt.close(fig)
+    return saved
+
+
 def training_curves(history: list[dict], path: str | Path) -> Path:
     """Loss and accuracy per epoch, train against validation."""
     plt = pyplot()
@@ -36,10 +45,7 @@ def training_curves(history: list[dict], path: str | Path) -> Path:
         ax.set_ylabel("accuracy (%)" if key == "acc" else "loss")
         ax.grid(alpha=0.3)
         ax.legend()
-    fig.tight_layout()
-    saved = save_figure(fig, path)
-    plt.close(fig)
-    return saved
+    return finish(fig, path)
 
 
 def confusion_figure(cm: torch.Tensor, class_names: list[str], path: str | Path, title: str = "") -> Path:
@@ -59,10 +65,7 @@ def confusion_figure(cm: torch.Tensor, class_names: list[str], path: str | Path,
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
     ax.set_title(title)
-    fig.tight_layout()
-    saved = save_figure(fig, path)
-    plt.close(fig)
-    return saved
+    return finish(fig, path)
 
 
 def label_text(label: torch.Tensor, class_names: list[str]) -> str:

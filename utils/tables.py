@@ -15,3 +15,10 @@ def format_table(headers: list[str], rows: list[list], floatfmt: str = ".2f") ->
     for r in cells:
         out.append("  ".join(v.ljust(w) if i == 0 else v.rjust(w) for i, (v, w) in enumerate(zip(r, widths))))
     return "\n".join(out)
+
+
+def markdown_table(headings: list[str], rows: list[list[str]]) -> str:
+    """A Markdown table, first column left-aligned and the others right-aligned."""
+    lines = ["| " + " | ".join(headings) + " |", "|---" + "|---:" * (len(headings) - 1) + "|"]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return "\n".join(lines)

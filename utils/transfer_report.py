@@ -13,8 +13,9 @@ from arg_parser import Parser
 
 from .compare import method_order
 from .errors import UserError, run_cli
-from .io import atomic_path, save_csv, save_figure
-from .plots import pyplot
+from . import tables
+from .io import save_csv, save_text
+from .plots import finish, pyplot
 
 # result key -> (table heading, number format)
 COLUMNS = {"UA": ("UA", ".2f"), "RA": ("RA", ".2f"), "TA": ("TA", ".2f"), "MIA": ("MIA", ".2f"),
@@ -61,16 +62,8 @@ def cell(value: float | None, fmt: str) -> str:
 def markdown_table(rows: list[dict]) -> str:
     """The rows as a Markdown table."""
     headings = ["Method", *(heading for heading, _ in COLUMNS.values())]
-    lines = ["| " + " | ".join(headings) + " |", "|---" + "|---:" * (len(headings) - 1) + "|"]
-    for row in rows:
-        lines.append("| " + " | ".join([row["method"], *(cell(row[key], fmt) for key, (_, fmt) in COLUMNS.items())]) + " |")
-    return "\n".join(lines)
-
-
-def write_markdown(rows: list[dict], path: str | Path) -> Path:
-    with atomic_path(path) as tmp:
-        tmp.write_text(markdown_table(rows) + "\n")
-    return Path(path)
+    return tables.markdown_table(headings, [[row["method"], *(cell(row[key], fmt) for key, (_, fmt) in COLUMNS.items())]
+                                            for row in rows])
 
 
 def bar_figure(rows: list[dict], path: str | Path) -> Path:
@@ -91,10 +84,7 @@ def bar_figure(rows: list[dict], path: str | Path) -> Path:
         ax.set_title(label, fontsize=9)
         ax.tick_params(axis="x", rotation=45, labelsize=8)
         ax.grid(axis="y", alpha=0.3)
-    fig.tight_layout()
-    saved = save_figure(fig, path)
-    plt.close(fig)
-    return saved
+    return finish(fig, path)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -103,7 +93,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--out", required=True, help="output prefix: writes PREFIX.md, PREFIX.csv and PREFIX.png")
     args = parser.parse_args(argv)
     rows = load_results(args.results)
-    written = [write_markdown(rows, f"{args.out}.md"),
+    written = [save_text(markdown_table(rows) + "\n", f"{args.out}.md"),
                save_csv([{"method": row["method"], **{key: row[key] for key in COLUMNS}} for row in rows], f"{args.out}.csv"),
                bar_figure(rows, f"{args.out}.png")]
     print(f"kNN on {rows[0]['knn_dataset']}, CKA to {rows[0]['cka_with']}")
