@@ -7,13 +7,18 @@ from torch import nn
 from utils.errors import UserError
 
 
-def last_linear(model: nn.Module) -> nn.Linear:
-    """The classifier head: the last nn.Linear registered in the model."""
-    linears = [m for m in getattr(model, "module", model).modules() if isinstance(m, nn.Linear)]
-    if not linears:
+def last_linear_name(model: nn.Module) -> str:
+    """Name of the classifier head: the last nn.Linear registered in the model."""
+    names = [name for name, m in getattr(model, "module", model).named_modules() if isinstance(m, nn.Linear)]
+    if not names:
         raise UserError(f"{type(model).__name__} has no nn.Linear head, so it has no pooled penultimate features; "
                         f"use a model that ends in a linear classifier (resnet*, smallcnn, torchvision classifiers)")
-    return linears[-1]
+    return names[-1]
+
+
+def last_linear(model: nn.Module) -> nn.Linear:
+    """The classifier head: the last nn.Linear registered in the model."""
+    return getattr(model, "module", model).get_submodule(last_linear_name(model))
 
 
 def forward_with_features(model: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

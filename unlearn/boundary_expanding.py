@@ -2,18 +2,12 @@
 import torch
 from torch import nn
 
+from models.features import last_linear_name
 from utils.errors import UserError
 
 from . import register
 from .losses import cross_entropy
 from .task import Pass, UnlearnTask, optimise
-
-
-def last_linear(model: nn.Module, num_classes: int) -> str:
-    names = [name for name, m in model.named_modules() if isinstance(m, nn.Linear) and m.out_features == num_classes]
-    if not names:
-        raise UserError(f"boundary_expanding needs a final nn.Linear with {num_classes} outputs in this model")
-    return names[-1]
 
 
 def swap_module(model: nn.Module, name: str, new: nn.Module) -> None:
@@ -24,8 +18,10 @@ def swap_module(model: nn.Module, name: str, new: nn.Module) -> None:
 @register("boundary_expanding", epochs=5, lr=1e-3)
 def boundary_expanding(model: nn.Module, task: UnlearnTask) -> nn.Module:
     k = task.num_classes
-    name = last_linear(model, k)
+    name = last_linear_name(model)
     head = model.get_submodule(name)
+    if head.out_features != k:
+        raise UserError(f"boundary_expanding needs a final nn.Linear with {k} outputs; {name} has {head.out_features}")
     wide = nn.Linear(head.in_features, k + 1, bias=head.bias is not None).to(head.weight.device)
     with torch.no_grad():
         wide.weight[:k] = head.weight
