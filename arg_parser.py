@@ -3,12 +3,30 @@ import argparse
 import sys
 
 
+# flags whose default depends on the task: reconstruction is chosen by --train_groups
+TASK_DEFAULTS = {
+    "classification": {"batch_size": 50, "lr": 0.01, "optimizer": "sgd", "weight_decay": 5e-4},
+    "reconstruction": {"batch_size": 8, "lr": 1e-3, "optimizer": "adam", "weight_decay": 0.0},
+}
+
+
+def task_of(args: argparse.Namespace) -> str:
+    return "reconstruction" if getattr(args, "train_groups", None) else "classification"
+
+
 class Parser(argparse.ArgumentParser):
-    """An ArgumentParser whose errors are one line on stderr and exit code 2."""
+    """An ArgumentParser whose errors are one line on stderr and exit code 2, filling task-dependent defaults."""
 
     def error(self, message: str) -> None:
         print(f"{self.prog}: error: {message} (see --help)", file=sys.stderr)
         sys.exit(2)
+
+    def parse_known_args(self, args=None, namespace=None):
+        parsed, rest = super().parse_known_args(args, namespace)
+        for key, value in TASK_DEFAULTS[task_of(parsed)].items():
+            if getattr(parsed, key, value) is None:
+                setattr(parsed, key, value)
+        return parsed, rest
 
 
 def positive_int(text: str) -> int:
@@ -46,10 +64,24 @@ def _data(p: argparse._ArgumentGroup) -> None:
     p.add_argument("--data_dir", default="./data", help="folder holding {flag}.npz / {flag}_{size}.npz")
     p.add_argument("--size", type=int, default=28, choices=[28, 64, 128, 224], help="image size (MedMNIST+ sizes)")
     p.add_argument("--download", action="store_true", help="fetch a missing MedMNIST file with the medmnist package")
-    p.add_argument("--batch_size", type=positive_int, default=50)
+    p.add_argument("--batch_size", type=positive_int, default=None, help="default 50 (reconstruction: 8)")
     p.add_argument("--num_workers", type=non_negative_int, default=0,
-                   help="accepted for compatibility; in-memory classification data needs no workers")
+                   help="DataLoader workers reading MRI slices (in-memory classification data needs none)")
     p.add_argument("--no_aug", action="store_true", help="no random crop / flip during training")
+    p.add_argument("--train_groups", default=None, metavar="NAME:DIR[,NAME:DIR]",
+                   help="reconstruction: named groups (organs, sites) of fastMRI-style .h5 volumes, each DIR holding "
+                        "train/ val/ test/ (or T1/ T2/ with --sequence); e.g. brain:data/brain,knee:data/knee")
+    p.add_argument("--sequence", choices=["T1", "T2"], default=None, help="FL-MRCM layout: DIR/{T1,T2}/{train,val,test}")
+    p.add_argument("--challenge", choices=["singlecoil", "multicoil"], default=None,
+                   help="reconstruction: the k-space the files must hold (default: what the files hold)")
+    p.add_argument("--sample_rate", type=positive_float, default=1.0, help="use this share of each group's volumes")
+    p.add_argument("--resolution", type=positive_int, default=None, help="centre-crop images to at most this size")
+    p.add_argument("--mask_type", choices=["random", "equispaced"], default="random", help="k-space under-sampling")
+    p.add_argument("--accelerations", type=positive_float, nargs="+", default=[4.0], help="e.g. 4 8")
+    p.add_argument("--center_fractions", "--center-fractions", dest="center_fractions", type=positive_float, nargs="+",
+                   default=[0.08], help="centre share of k-space columns, one per acceleration, e.g. 0.08 0.04")
+    p.add_argument("--cache_mb", type=non_negative_float, default=1024,
+                   help="reconstruction: hold a split in memory when its volumes take at most this many MB")
 
 
 def _model(p: argparse._ArgumentGroup) -> None:
@@ -58,15 +90,23 @@ def _model(p: argparse._ArgumentGroup) -> None:
     p.add_argument("--pretrained", default=None, metavar="PATH", help="start from the weights of this checkpoint")
     p.add_argument("--model_id", "--model_path", dest="model_id", default=None,
                    help="checkpoint id in --model_dir (e.g. my_model_best) or a .pt path")
+    p.add_argument("--chans", type=positive_int, default=None, help="U-Net channels (32) / VarNet cascade channels (18)")
+    p.add_argument("--num_pool_layers", type=positive_int, default=4, help="U-Net / VarNet pooling layers")
+    p.add_argument("--num_cascades", type=positive_int, default=12, help="VarNet cascades")
+    p.add_argument("--sens_chans", type=positive_int, default=8, help="VarNet sensitivity-map U-Net channels")
+    p.add_argument("--sens_pools", type=positive_int, default=4, help="VarNet sensitivity-map U-Net pooling layers")
 
 
 def _training(p: argparse._ArgumentGroup) -> None:
     p.add_argument("--save_model_id", default=None, help="id of the model to train: model_weights/{id}_best.pt, _last.pt")
     p.add_argument("--epochs", type=positive_int, default=50)
-    p.add_argument("--lr", type=positive_float, default=0.01)
-    p.add_argument("--optimizer", choices=["sgd", "adam"], default="sgd")
+    p.add_argument("--lr", type=positive_float, default=None, help="default 0.01 (reconstruction: 1e-3)")
+    p.add_argument("--optimizer", choices=["sgd", "adam", "rmsprop"], default=None,
+                   help="default sgd (reconstruction: adam)")
     p.add_argument("--momentum", type=non_negative_float, default=0.9)
-    p.add_argument("--weight_decay", type=non_negative_float, default=5e-4)
+    p.add_argument("--weight_decay", type=non_negative_float, default=None, help="default 5e-4 (reconstruction: 0)")
+    p.add_argument("--loss", choices=["l1", "ssim", "ssim_l1"], default="l1",
+                   help="reconstruction loss; ssim_l1 = SSIM + 1e-5·L1 (seed 000)")
     p.add_argument("--scheduler", choices=["cosine", "step", "none"], default="cosine",
                    help="per-step learning-rate schedule; step = x0.1 at 50%% and 75%% of the epochs")
     p.add_argument("--warmup_epochs", type=non_negative_int, default=0)
@@ -109,6 +149,12 @@ def _unlearning(p: argparse._ArgumentGroup) -> None:
     p.add_argument("--spkd_ce_weight", type=non_negative_float, default=None, help="SPKD weight of CE on retain (10)")
     p.add_argument("--spkd_sp_weight", type=non_negative_float, default=None,
                    help="SPKD weight of similarity-preserving distillation on retain (10)")
+    p.add_argument("--forget_group", default=None, help="reconstruction: the group of --train_groups to forget (knee)")
+    p.add_argument("--retain_ratio", type=positive_float, default=None,
+                   help="reconstruction: share of retain slices the method sees (FT 1.0, *_FT 0.1 by default)")
+    p.add_argument("--noise_lambda", type=non_negative_float, default=None,
+                   help="NL: forget targets + |N(0,1)|·λ·(volume max)")
+    p.add_argument("--l1_lambda", type=non_negative_float, default=None, help="GA_l1: weight of ‖θ‖₁ (mean |θ|)")
     p.add_argument("--retrain_model_id", default=None, help="model retrained without the forget set, to compare with")
     p.add_argument("--save_dir", default=None, help="main_forget.py: folder for {unlearn}checkpoint.pt and eval_result.json")
 

@@ -4,7 +4,9 @@ from pathlib import Path
 
 from arg_parser import build_parser
 from datasets.batching import BatchLoader
+import unlearn
 from unlearn import DEFAULT_BATCH_SIZE, masks
+from unlearn.recon.workflow import forget_saliency
 from unlearn.workflow import load_setup, refuse_existing
 from utils.errors import run_cli
 from utils.train_loop import task_loss
@@ -15,12 +17,16 @@ def main(argv=None) -> Path:
     setup = load_setup(args)
     files = [masks.mask_file(args.model_id, t, args.mask_dir) for t in masks.THRESHOLDS]
     refuse_existing(files, args.overwrite)
-    forget_batches = BatchLoader(setup.data.train, args.unlearn_batch_size or DEFAULT_BATCH_SIZE, tuple(setup.meta["mean"]),
-                                 tuple(setup.meta["std"]), setup.device, indices=setup.forget.indices)
-    saliency = masks.forget_gradient_magnitude(setup.model, forget_batches, task_loss(False))
+    if unlearn.family(setup.data) == "reconstruction":
+        saliency = forget_saliency(setup.model, setup, args.unlearn_batch_size or args.batch_size, args.num_workers)
+    else:
+        forget_batches = BatchLoader(setup.data.train, args.unlearn_batch_size or DEFAULT_BATCH_SIZE,
+                                     tuple(setup.meta["mean"]), tuple(setup.meta["std"]), setup.device,
+                                     indices=setup.forget.indices)
+        saliency = masks.forget_gradient_magnitude(setup.model, forget_batches, task_loss(False))
     folder = masks.save_masks(masks.top_share_masks(saliency), args.model_id, setup.forget.to_meta(), args.mask_dir)
     total = sum(s.numel() for s in saliency.values())
-    print(f"saliency of {total:,} weights from {len(setup.forget.indices)} forget samples; "
+    print(f"saliency of {total:,} weights from {len(setup.forget.indices)} forget samples (slices); "
           f"masks with_0.1.pt ... with_1.0.pt in {folder}/")
     return folder
 

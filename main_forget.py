@@ -3,7 +3,8 @@ writes {save_dir}/{unlearn}checkpoint.pt and {save_dir}/eval_result.json."""
 from pathlib import Path
 
 from arg_parser import build_parser
-from unlearn import get_method, masks
+from unlearn import family, get_method, masks
+from unlearn.recon.workflow import ReconSetup, group_metrics
 from unlearn.evaluate import GAP_KEYS
 from unlearn.workflow import evaluate, load_setup, refuse_existing, unlearn_model
 from utils import checkpoints
@@ -12,20 +13,31 @@ from utils.io import save_json
 
 
 def main(argv=None) -> dict:
-    args = build_parser("data", "model", "unlearning", "system", "output", description=__doc__).parse_args(argv)
+    args = build_parser("data", "model", "unlearning", "evaluation", "system", "output",
+                        description=__doc__).parse_args(argv)
     if not args.save_dir:
         raise UserError("--save_dir is required: the folder for {unlearn}checkpoint.pt and eval_result.json")
-    method = get_method(args.unlearn)
     checkpoint = Path(args.save_dir) / f"{args.unlearn}checkpoint.pt"
     result_file = Path(args.save_dir) / "eval_result.json"
     refuse_existing([checkpoint, result_file], args.overwrite)
     setup = load_setup(args)
+    method = get_method(args.unlearn, family(setup.data))
     mask = None
     if method.masked:
         if not args.mask_path:
             raise UserError(f"{method.name} needs --mask_path (a with_{{t}}.pt written by generate_mask.py)")
         mask = masks.load_mask(Path(args.mask_path), setup.model)
     model, meta = unlearn_model(setup, args, mask, checkpoint.stem)
+    if isinstance(setup, ReconSetup):
+        report = {"groups": group_metrics(setup, model, meta, args), "forget_group": setup.forget.group,
+                  "unlearn_time_s": meta["unlearn"]["unlearn_time_s"], "method": method.name,
+                  "hparams": meta["unlearn"]["hparams"]}
+        checkpoints.save_checkpoint(checkpoint, model, meta)
+        save_json(report, result_file)
+        print("  ".join(f"{g} PSNR {r['psnr']:.2f} SSIM {r['ssim']:.4f}" for g, r in report["groups"].items())
+              + f"  time {report['unlearn_time_s']:.2f} s")
+        print(f"saved {checkpoint} and {result_file}")
+        return report
     result, _ = evaluate(setup, model, meta, max(args.batch_size, 256))
     report = {**{k: result[k] for k in GAP_KEYS}, "unlearn_time_s": meta["unlearn"]["unlearn_time_s"],
               "accuracy": {"forget": 100.0 - result["UA"], "retain": result["RA"], "test": result["TA"]},

@@ -1,18 +1,22 @@
-"""Test a trained model: overall and class-wise accuracy and AUC, confusion matrix, and a sample viewer."""
+"""Test a trained model: overall and class-wise accuracy and AUC, confusion matrix, and a sample viewer; for
+reconstruction (--train_groups) NMSE / PSNR / SSIM per group, example reconstructions and a slice viewer."""
 from pathlib import Path
 
 import datasets
-from arg_parser import build_parser
+from arg_parser import build_parser, task_of
 from utils import checkpoints, plots
 from utils.device import amp_dtype, resolve_device
 from utils.errors import run_cli
 from utils.evaluation import classification_report, format_report, split_logits
 from utils.io import save_json
 from utils.metrics import confusion_matrix, predictions
+from utils.recon_report import test_recon
 
 
 def main(argv=None) -> dict:
     args = build_parser("data", "model", "evaluation", "system", "output", description=__doc__).parse_args(argv)
+    if task_of(args) == "reconstruction":
+        return test_recon(args)
     device = resolve_device(args.device)
     data = datasets.load(args)
     model, meta = checkpoints.load_model(args.model_id, args.model_dir, data.describe(), device, args.arch)

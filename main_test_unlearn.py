@@ -1,10 +1,12 @@
 """Evaluate an unlearned (or original) model: UA, RA, TA, MIA-efficacy, and with --retrain_model_id the gap
-to a model retrained without the forget set, its Avg. Gap and the JS divergence on the forget set."""
+to a model retrained without the forget set, its Avg. Gap and the JS divergence on the forget set.
+Reconstruction (--train_groups): PSNR / SSIM / NMSE per group, the gap to the retrained model, time / retrain."""
 import torch
 
 from arg_parser import build_parser
 from unlearn import evaluate as ev
 from unlearn import forget_sets, transfer
+from unlearn.recon.workflow import ReconSetup, recon_unlearn_report
 from unlearn.workflow import evaluate, load_setup
 from utils import checkpoints
 from utils.errors import UserError, run_cli
@@ -18,6 +20,12 @@ def main(argv=None) -> dict:
                           description=__doc__)
     args = parser.parse_args(argv)
     setup = load_setup(args, forget_from_meta=True)
+    if isinstance(setup, ReconSetup):
+        report = recon_unlearn_report(setup, args)
+        if args.json:
+            save_json(report, args.json)
+            print(f"wrote {args.json}")
+        return report
     batch = max(args.batch_size, 256)
     result, logits = evaluate(setup, setup.model, setup.meta, batch)
     unlearn_time = setup.meta.get("unlearn", {}).get("unlearn_time_s")

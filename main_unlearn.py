@@ -15,13 +15,14 @@ def main(argv=None) -> str:
     parser.add_argument("--list", action="store_true", help="list the unlearning methods and exit")
     args = parser.parse_args(argv)
     if args.list:
-        print("\n".join(unlearn.available()))
+        for family in ("classification", "reconstruction"):
+            print(f"{family}: {', '.join(unlearn.available(family))}")
         return ""
-    method = unlearn.get_method(args.unlearn)
     setup = load_setup(args)
+    method = unlearn.get_method(args.unlearn, unlearn.family(setup.data))
     hp = planned_hparams(args, setup.meta)
     stem = checkpoints.find_checkpoint(args.model_id, args.model_dir).stem
-    out_id = unlearn.unlearned_id(stem, setup.forget, args.unlearn, args.mask_thresh, hp["epochs"], hp["lr"])
+    out_id = unlearn.unlearned_id(stem, setup.forget.label(hp), args.unlearn, args.mask_thresh, hp["epochs"], hp["lr"])
     out_path = checkpoints.checkpoint_path(out_id, args.model_dir)
     refuse_existing([out_path], args.overwrite)
     mask = None

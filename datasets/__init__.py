@@ -38,8 +38,11 @@ def load_dataset(name: str, data_dir: str = "./data", size: int = 28, download: 
     return loader(data_dir=data_dir, size=size, download=download)
 
 
-def load(args: argparse.Namespace) -> ImageDataset:
-    """The dataset named by the data flags."""
+def load(args: argparse.Namespace):
+    """The dataset the data flags name: MRI groups with --train_groups (a ReconData), else an ImageDataset."""
+    if getattr(args, "train_groups", None):
+        from .mri import load_recon
+        return load_recon(args)
     return load_dataset(args.dataset, args.data_dir, args.size, args.download)
 
 

@@ -28,11 +28,12 @@ def available() -> list[str]:
     return sorted(_MODELS)
 
 
-def create_model(name: str, num_classes: int, in_channels: int = 3, *, imagenet_arch: bool = False) -> nn.Module:
-    """Build a registered model, or a torchvision classification model (untrained) by name."""
+def create_model(name: str, num_classes: int = 0, in_channels: int = 3, *, imagenet_arch: bool = False,
+                 **kwargs) -> nn.Module:
+    """Build a registered model (extra keyword arguments go to its factory), or a torchvision classifier by name."""
     key = name.lower()
     if key in _MODELS:
-        return _MODELS[key](num_classes=num_classes, in_channels=in_channels, imagenet_arch=imagenet_arch)
+        return _MODELS[key](num_classes=num_classes, in_channels=in_channels, imagenet_arch=imagenet_arch, **kwargs)
     if key in torchvision_names():
         net = torchvision.models.get_model(key, weights=None, num_classes=num_classes)
         return net if in_channels == 3 else RepeatChannels(net)
@@ -68,4 +69,4 @@ def load_pretrained(model: nn.Module, path: str) -> list[str]:
     return sorted(set(own) - set(usable))
 
 
-from . import resnet, smallcnn  # noqa: E402,F401  (register the models)
+from . import resnet, smallcnn, unet, varnet  # noqa: E402,F401  (register the models)

@@ -19,39 +19,42 @@ from .task import UnlearnTask, frozen_copy
 @dataclass
 class Method:
     name: str
-    fn: Callable[[nn.Module, UnlearnTask], nn.Module]
+    fn: Callable
     defaults: dict
     masked: bool = False
+    task: str = "classification"  # or "reconstruction": fn(model, ReconTask)
 
 
-_METHODS: dict[str, Method] = {}
+_METHODS: dict[tuple[str, str], Method] = {}
 
 DEFAULT_BATCH_SIZE = 100  # seed 001's --unlearn_batch_size
 # hyper-parameter -> the flag that overrides the method's default
 HP_FLAGS = {"epochs": "unlearn_epochs", "lr": "unlearn_lr", "batch_size": "unlearn_batch_size", "alpha": "alpha", "beta": "beta", "msteps": "msteps",
             "kd_T": "kd_T", "ssd_alpha": "SSDselectwt", "ssd_lambda": "SSDdampening", "k": "k",
-            "ce_weight": "spkd_ce_weight", "sp_weight": "spkd_sp_weight"}
+            "ce_weight": "spkd_ce_weight", "sp_weight": "spkd_sp_weight", "retain_ratio": "retain_ratio",
+            "noise_lambda": "noise_lambda", "l1_lambda": "l1_lambda"}
 
 
-def register(name: str, *, salun: bool = True, **defaults):
-    """Register a method under `name` (case-insensitive) and, for gradient methods, `{name}_with_SalUn`."""
+def register(name: str, *, salun: bool = True, task: str = "classification", **defaults):
+    """Register a method of `task` under `name` (case-insensitive) and, for gradient methods, `{name}_with_SalUn`."""
     def add(fn):
-        _METHODS[name.lower()] = Method(name, fn, defaults)
+        _METHODS[(task, name.lower())] = Method(name, fn, defaults, task=task)
         if salun:
-            _METHODS[f"{name.lower()}_with_salun"] = Method(f"{name}_with_SalUn", fn, defaults, masked=True)
+            _METHODS[(task, f"{name.lower()}_with_salun")] = Method(f"{name}_with_SalUn", fn, defaults, masked=True, task=task)
         return fn
     return add
 
 
-def available() -> list[str]:
-    return sorted((m.name for m in _METHODS.values()), key=str.lower)
+def available(task: str = "classification") -> list[str]:
+    return sorted((m.name for (t, _), m in _METHODS.items() if t == task), key=str.lower)
 
 
-def get_method(name: str) -> Method:
+def get_method(name: str, task: str = "classification") -> Method:
     try:
-        return _METHODS[name.lower()]
+        return _METHODS[(task, name.lower())]
     except KeyError:
-        raise UserError(f"unknown method {name!r}; choose one of: {', '.join(available())}")
+        what = "method" if task == "classification" else f"{task} method"
+        raise UserError(f"unknown {what} {name!r}; choose one of: {', '.join(available(task))}")
 
 
 def resolve_hparams(method: Method, args: argparse.Namespace, parent_meta: dict) -> dict:
@@ -71,15 +74,24 @@ def resolve_hparams(method: Method, args: argparse.Namespace, parent_meta: dict)
     return hp
 
 
+def family(data) -> str:
+    """The method family data need: "reconstruction" for MRI groups, else "classification"."""
+    return "reconstruction" if data.task == "reconstruction" else "classification"
+
+
 def run(model: nn.Module, data: ImageDataset, forget: ForgetSet, meta: dict, args: argparse.Namespace,
         device: torch.device, mask: dict | None = None, show: bool = True) -> tuple[nn.Module, dict]:
     """Unlearn `forget` from `model` with the method `args.unlearn`; returns the new model and what was done."""
-    method = get_method(args.unlearn)
+    method = get_method(args.unlearn, family(data))
     if method.masked and mask is None:
         raise UserError(f"{method.name} needs a saliency mask: run generate_mask.py, then pass --mask_thresh (or --mask_path)")
     hp = resolve_hparams(method, args, meta)
-    task = UnlearnTask(data, forget, meta, device, hp, mask if method.masked else None,
-                       original=frozen_copy(model), show=show)
+    mask = mask if method.masked else None
+    if method.task == "reconstruction":
+        from .recon.task import ReconTask
+        task = ReconTask(data, forget, meta, device, hp, mask, show=show, num_workers=args.num_workers)
+    else:
+        task = UnlearnTask(data, forget, meta, device, hp, mask, original=frozen_copy(model), show=show)
     seed_everything(args.seed)
     if device.type == "cuda":
         torch.cuda.synchronize(device)
@@ -103,19 +115,12 @@ def lr_digits(lr: float) -> str:
     return frac if whole == "0" else text.replace(".", "p").rstrip("p")
 
 
-def unlearned_id(model_id: str, forget: ForgetSet, method_id: str, mask_thresh: float, epochs: int, lr: float) -> str:
-    """model_weights id in seed 001's spelling: {id}_FORGOTTEN_3_RL_WITH_SALUN_mask5_unlearnEpochs5_unlearnlr001."""
-    if forget.spec.get("deletion_size"):
-        what = f"del{len(forget.indices)}"
-    elif forget.classwise:
-        what = "-".join(map(str, forget.classes))
-    elif forget.classes:
-        what = f"{'-'.join(map(str, forget.classes))}rand{len(forget.indices)}"
-    else:
-        what = f"rand{len(forget.indices)}"
+def unlearned_id(model_id: str, what: str, method_id: str, mask_thresh: float, epochs: int, lr: float) -> str:
+    """model_weights id in seed 001's spelling: {id}_FORGOTTEN_3_RL_WITH_SALUN_mask5_unlearnEpochs5_unlearnlr001
+    (`what` is the forget set's label: 3, rand450, del63, knee-retain10)."""
     mask = "10" if mask_thresh >= 1 else f"{mask_thresh:.1f}".split(".")[1]
     return f"{model_id}_FORGOTTEN_{what}_{method_id.upper()}_mask{mask}_unlearnEpochs{epochs}_unlearnlr{lr_digits(lr)}"
 
 
 from . import (bad_teacher, boundary_expanding, boundary_shrink, cf, eu, ft, ft_prune, ga,  # noqa: E402,F401
-               neggrad_plus, retrain, rl, scrub, spkd, ssd, wfisher)
+               neggrad_plus, recon, retrain, rl, scrub, spkd, ssd, wfisher)

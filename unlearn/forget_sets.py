@@ -26,6 +26,16 @@ class ForgetSet:
         return {**self.spec, "classes": self.classes, "classwise": self.classwise,
                 "indices": self.indices.tolist(), "size": len(self.indices)}
 
+    def label(self, hp: dict | None = None) -> str:
+        """How a model id names this set: 3, 3-5, 3rand100, rand450, del63."""
+        if self.spec.get("deletion_size"):
+            return f"del{len(self.indices)}"
+        if self.classwise:
+            return "-".join(map(str, self.classes))
+        if self.classes:
+            return f"{'-'.join(map(str, self.classes))}rand{len(self.indices)}"
+        return f"rand{len(self.indices)}"
+
 
 def parse_classes(text: str | int | None) -> list[int]:
     """'3' or '3,5' -> [3] / [3, 5]; None, '' or a negative number (SalUn's -1) -> []."""
@@ -136,6 +146,8 @@ def from_meta(meta: dict) -> ForgetSet:
 
 
 def describe(forget: ForgetSet) -> str:
+    if hasattr(forget, "group"):
+        return f"group {forget.group} ({len(forget.indices)} train slices of {len(forget.volumes)} volumes)"
     if forget.spec.get("deletion_size"):
         return f"a deletion set of {len(forget.indices)} manipulated train samples"
     what = f"class {','.join(map(str, forget.classes))}" if forget.classwise else (

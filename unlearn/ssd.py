@@ -30,14 +30,19 @@ def diagonal_fisher(model: nn.Module, batches, show: bool = False, desc: str = "
 @register("SSD", salun=False, ssd_alpha=20.0, ssd_lambda=1.0, batch_size=32, epochs=0, lr=0.0)
 def selective_synaptic_dampening(model: nn.Module, task: UnlearnTask) -> nn.Module:
     """Parameters with imp_f > α·imp_D are scaled by min(λ·imp_D / imp_f, 1)."""
-    alpha, lam = task.hp["ssd_alpha"], task.hp["ssd_lambda"]
     whole = diagonal_fisher(model, task.loader("train", shuffle=False, augment=False), task.show, "importance on D")
     forget = diagonal_fisher(model, task.loader("forget", shuffle=False, augment=False), task.show, "importance on D_f")
-    with torch.no_grad():
-        for name, p in model.named_parameters():
-            if name not in whole:
-                continue
-            selected = forget[name] > alpha * whole[name]
-            factor = (lam * whole[name] / forget[name].clamp_min(1e-30)).clamp(max=1.0)
-            p.mul_(torch.where(selected, factor, torch.ones_like(factor)))
+    return dampen(model, whole, forget, task.hp["ssd_alpha"], task.hp["ssd_lambda"])
+
+
+@torch.no_grad()
+def dampen(model: nn.Module, whole: dict[str, torch.Tensor], forget: dict[str, torch.Tensor], alpha: float,
+           lam: float) -> nn.Module:
+    """SSD's update: parameters with imp_f > α·imp_D are scaled by min(λ·imp_D / imp_f, 1); the rest stay."""
+    for name, p in model.named_parameters():
+        if name not in whole:
+            continue
+        selected = forget[name] > alpha * whole[name]
+        factor = (lam * whole[name] / forget[name].clamp_min(1e-30)).clamp(max=1.0)
+        p.mul_(torch.where(selected, factor, torch.ones_like(factor)))
     return model

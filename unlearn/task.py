@@ -10,7 +10,7 @@ from tqdm import tqdm
 from datasets.base import ImageDataset, Split
 from datasets.batching import BatchLoader
 from utils.schedule import lr_factor
-from utils.train_loop import BatchLoss, train_epoch
+from utils.train_loop import BatchLoss, optimizer_for, train_epoch
 
 from .forget_sets import ForgetSet
 from .masks import WeightMask
@@ -65,10 +65,9 @@ class UnlearnTask:
     def make_optimizer(self, model: nn.Module, lr: float | None = None) -> torch.optim.Optimizer:
         lr = lr if lr is not None else self.hp["lr"]
         params = [p for p in model.parameters() if p.requires_grad]
-        if self.hp.get("optimizer", "sgd") == "adam":
-            return torch.optim.Adam(params, lr=lr, weight_decay=self.hp.get("weight_decay", 0.0))
-        return torch.optim.SGD(params, lr=lr, momentum=self.hp.get("momentum", 0.9),
-                               weight_decay=self.hp.get("weight_decay", 5e-4))
+        name = self.hp.get("optimizer", "sgd")
+        decay = self.hp.get("weight_decay", 5e-4 if name == "sgd" else 0.0)
+        return optimizer_for(params, name, lr, self.hp.get("momentum", 0.9), decay)
 
     def weight_mask(self, model: nn.Module) -> WeightMask | None:
         return WeightMask(model, self.mask) if self.mask is not None else None

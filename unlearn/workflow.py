@@ -7,6 +7,7 @@ import torch
 from torch import nn
 
 import datasets
+from arg_parser import task_of
 from datasets import manipulate
 from datasets.base import ImageDataset
 from utils import checkpoints
@@ -30,7 +31,11 @@ class Setup:
 
 
 def load_setup(args: argparse.Namespace, forget_from_meta: bool = False) -> Setup:
-    """Device, data (placed once), the model and its forget set: from the flags, or stored in the checkpoint."""
+    """Device, data (placed once), the model and its forget set: from the flags, or stored in the checkpoint.
+    With --train_groups: the reconstruction setup (a group to forget)."""
+    if task_of(args) == "reconstruction":
+        from .recon.workflow import load_recon_setup
+        return load_recon_setup(args, forget_from_meta)
     device = resolve_device(args.device)
     clean = datasets.load(args)
     model, meta = checkpoints.load_model(args.model_id, args.model_dir, clean.describe(), device, args.arch)
@@ -50,7 +55,7 @@ def load_setup(args: argparse.Namespace, forget_from_meta: bool = False) -> Setu
 
 
 def planned_hparams(args: argparse.Namespace, meta: dict) -> dict:
-    return resolve_hparams(get_method(args.unlearn), args, meta)
+    return resolve_hparams(get_method(args.unlearn, checkpoints.family(meta.get("task"))), args, meta)
 
 
 def unlearn_model(setup: Setup, args: argparse.Namespace, mask: dict | None, model_id: str) -> tuple[nn.Module, dict]:

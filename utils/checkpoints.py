@@ -51,15 +51,28 @@ def check_compatible(meta: dict, data_meta: dict, source: str, arch: str | None 
     """Refuse a checkpoint whose arch, classes, channels or task do not fit the dataset it is used with."""
     if arch and meta.get("arch", "").lower() != arch.lower():
         raise UserError(f"{source} is a {meta.get('arch')} model but --arch {arch} was given")
+    mine, theirs = family(meta.get("task")), family(data_meta["task"])
+    if meta.get("task") and mine != theirs:
+        raise UserError(f"{source} is a {mine} model ({meta.get('dataset')}) but {data_meta['dataset']} is "
+                        f"{theirs} data; give it data of its own kind")
+    if theirs == "reconstruction":
+        if meta.get("challenge") != data_meta["challenge"]:
+            raise UserError(f"{source} was trained on {meta.get('challenge')} data but {data_meta['dataset']} holds "
+                            f"{data_meta['challenge']} files; pass files of the kind it was trained on")
+        return
     for key, what in (("num_classes", "classes"), ("in_channels", "input channels"), ("task", "task")):
         if key in meta and meta[key] != data_meta[key]:
             raise UserError(f"{source} was trained for {meta[key]} {what} ({meta.get('dataset')}) but "
                             f"{data_meta['dataset']} has {data_meta[key]}; pass the dataset it was trained on")
 
 
+def family(task: str | None) -> str:
+    return "reconstruction" if task == "reconstruction" else "classification"
+
+
 def load_model(model_id: str | None, model_dir: str, data_meta: dict, device: torch.device,
                arch: str | None = None) -> tuple[nn.Module, dict]:
-    """Find, check and load a classification checkpoint; returns the model on `device` and its meta."""
+    """Find, check and load a checkpoint (classification or reconstruction); returns the model on `device` and its meta."""
     from models import create_model
     path = find_checkpoint(model_id, model_dir)
     ckpt = load_checkpoint(path)
@@ -67,8 +80,11 @@ def load_model(model_id: str | None, model_dir: str, data_meta: dict, device: to
     if "arch" not in meta:
         raise UserError(f"{path} has no arch in its meta; it was not written by this project's main_train.py")
     check_compatible(meta, data_meta, str(path), arch)
-    model = create_model(meta["arch"], meta["num_classes"], meta["in_channels"],
-                         imagenet_arch=meta.get("imagenet_arch", False))
+    if meta.get("task") == "reconstruction":
+        model = create_model(meta["arch"], **meta["model_kwargs"])
+    else:
+        model = create_model(meta["arch"], meta["num_classes"], meta["in_channels"],
+                             imagenet_arch=meta.get("imagenet_arch", False))
     try:
         model.load_state_dict(ckpt["state_dict"])
     except RuntimeError as err:

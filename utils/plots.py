@@ -31,18 +31,20 @@ def finish(fig, path: str | Path) -> Path:
     return saved
 
 
-def training_curves(history: list[dict], path: str | Path) -> Path:
-    """Loss and accuracy per epoch, train against validation."""
+def training_curves(history: list[dict], path: str | Path,
+                    panels: tuple[tuple[str, str], ...] = (("loss", "loss"), ("acc", "accuracy (%)"))) -> Path:
+    """One panel per (key, label): train_{key} and val_{key} per epoch, where the log has them."""
     plt = pyplot()
-    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 4))
+    fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 4))
     epochs = [row["epoch"] for row in history]
-    for key, ax in (("loss", ax_loss), ("acc", ax_acc)):
-        ax.plot(epochs, [row[f"train_{key}"] for row in history], label="train")
-        val = [(row["epoch"], row[f"val_{key}"]) for row in history if row.get(f"val_{key}") not in (None, "")]
-        if val:
-            ax.plot(*zip(*val), marker="o", label="val")
+    for (key, label), ax in zip(panels, axes):
+        for part, style in (("train", {}), ("val", {"marker": "o"})):
+            points = [(row["epoch"], row[f"{part}_{key}"]) for row in history if row.get(f"{part}_{key}") not in (None, "")]
+            if points:
+                ax.plot(*zip(*points), label=part, **style)
         ax.set_xlabel("epoch")
-        ax.set_ylabel("accuracy (%)" if key == "acc" else "loss")
+        ax.set_ylabel(label)
+        ax.set_xlim(min(epochs, default=0) - 0.5, max(epochs, default=1) + 0.5)
         ax.grid(alpha=0.3)
         ax.legend()
     return finish(fig, path)

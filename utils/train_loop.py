@@ -31,6 +31,34 @@ def supervised(loss_fn: LossFn, sign: float = 1.0) -> BatchLoss:
     return batch_loss
 
 
+def optimizer_for(params, name: str, lr: float, momentum: float = 0.9, weight_decay: float = 0.0) -> torch.optim.Optimizer:
+    """SGD (with momentum), Adam or RMSprop (FL-MRCM's) over `params`."""
+    if name == "adam":
+        return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
+    if name == "rmsprop":
+        return torch.optim.RMSprop(params, lr=lr, weight_decay=weight_decay)
+    return torch.optim.SGD(params, lr=lr, momentum=momentum, weight_decay=weight_decay, nesterov=False)
+
+
+def optimizer_step(loss: torch.Tensor, optimizer: torch.optim.Optimizer,
+                   scaler: torch.amp.GradScaler | None = None, mask=None) -> None:
+    """Backward, step (through the fp16 scaler if any); a SalUn `mask` keeps masked-out weights where they were."""
+    optimizer.zero_grad(set_to_none=True)
+    if scaler is not None and scaler.is_enabled():
+        scaler.scale(loss).backward()
+        if mask is not None:
+            mask.mask_gradients()
+        scaler.step(optimizer)
+        scaler.update()
+    else:
+        loss.backward()
+        if mask is not None:
+            mask.mask_gradients()
+        optimizer.step()
+    if mask is not None:
+        mask.restore(optimizer)
+
+
 def train_epoch(model: nn.Module, batches, optimizer: torch.optim.Optimizer, loss_fn: LossFn | None = None, *,
                 batch_loss: BatchLoss | None = None, multilabel: bool = False,
                 lr_at: Callable[[int], float] | None = None, first_step: int = 0,
@@ -52,20 +80,7 @@ def train_epoch(model: nn.Module, batches, optimizer: torch.optim.Optimizer, los
                 group["lr"] = lr_at(first_step + i)
         with autocast(x.device, amp):
             loss, logits, targets = batch_loss(model, x, y)
-        optimizer.zero_grad(set_to_none=True)
-        if scaler is not None and scaler.is_enabled():
-            scaler.scale(loss).backward()
-            if mask is not None:
-                mask.mask_gradients()
-            scaler.step(optimizer)
-            scaler.update()
-        else:
-            loss.backward()
-            if mask is not None:
-                mask.mask_gradients()
-            optimizer.step()
-        if mask is not None:
-            mask.restore(optimizer)
+        optimizer_step(loss, optimizer, scaler, mask)
         n = len(targets)
         total_loss += loss.item() * n
         total_correct += correct(logits.detach().float(), targets, multilabel).sum().item()

@@ -17,7 +17,7 @@ from .device import amp_dtype, seed_everything
 from .errors import UserError
 from .io import save_csv
 from .schedule import lr_factor
-from .train_loop import predict, task_loss, train_epoch
+from .train_loop import optimizer_for, predict, task_loss, train_epoch
 
 
 def output_paths(args: argparse.Namespace) -> dict[str, Path]:
@@ -42,10 +42,7 @@ def check_outputs(args: argparse.Namespace, paths: dict[str, Path]) -> None:
 
 
 def make_optimizer(model: nn.Module, args: argparse.Namespace) -> torch.optim.Optimizer:
-    if args.optimizer == "adam":
-        return torch.optim.Adam(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
-    return torch.optim.SGD(model.parameters(), lr=args.lr, momentum=args.momentum, weight_decay=args.weight_decay,
-                           nesterov=False)
+    return optimizer_for(model.parameters(), args.optimizer, args.lr, args.momentum, args.weight_decay)
 
 
 def plain_args(args: argparse.Namespace) -> dict:

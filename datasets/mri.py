@@ -1,0 +1,266 @@
+"""fastMRI-style .h5 volumes in named groups (organs or sites), read slice by slice.
+
+A group is `name:DIR` with DIR/{train,val,test}/*.h5, or the FL-MRCM layout DIR/{T1,T2}/{train,val,test}/*.h5
+with --sequence. Each volume holds `kspace` (slices × H × W single-coil, slices × coils × H × W multi-coil,
+complex) and its target `reconstruction_esc` (single-coil) or `reconstruction_rss` (multi-coil), with
+attrs `max` and `norm`. Slices are read lazily (one h5 handle per DataLoader worker); a split whose
+volumes fit in --cache_mb is read once and kept in memory.
+"""
+import argparse
+from dataclasses import dataclass
+from pathlib import Path
+
+import h5py
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from utils.errors import UserError
+
+from .mri_transforms import center_crop, crop_size, ifft2c, normalize, normalize_instance, rss
+from .subsample import MaskFunc, apply_mask, mask_seed
+
+SPLITS = ("train", "val", "test")
+SEQUENCES = ("T1", "T2")
+TARGET_KEYS = {"singlecoil": "reconstruction_esc", "multicoil": "reconstruction_rss"}
+CLAMP = 6.0  # fastMRI clamps instance-normalised U-Net images to ±6
+
+
+@dataclass(frozen=True)
+class Volume:
+    path: str
+    group: str
+    num_slices: int
+    coils: int  # 0 for single-coil
+    max_value: float
+
+    @property
+    def challenge(self) -> str:
+        return "multicoil" if self.coils else "singlecoil"
+
+
+def parse_groups(text: str, flag: str = "--train_groups") -> dict[str, Path]:
+    """'brain:DIR,knee:DIR' -> {'brain': Path(DIR), 'knee': Path(DIR)} in the order given."""
+    groups: dict[str, Path] = {}
+    for part in (p.strip() for p in text.split(",") if p.strip()):
+        name, sep, folder = part.partition(":")
+        if not sep or not name or not folder:
+            raise UserError(f"{flag} {part!r}: each group is NAME:DIR, e.g. {flag} brain:data/brain,knee:data/knee")
+        if name in groups:
+            raise UserError(f"{flag}: group {name!r} is named twice")
+        if not Path(folder).is_dir():
+            raise UserError(f"{flag}: group {name!r}: no folder {folder}")
+        groups[name] = Path(folder)
+    if not groups:
+        raise UserError(f"{flag} names no group; give NAME:DIR[,NAME:DIR...]")
+    return groups
+
+
+def split_folder(root: Path, split: str, sequence: str | None) -> Path:
+    """DIR/{split}, or DIR/{sequence}/{split} in the FL-MRCM layout."""
+    if sequence:
+        if not (root / sequence).is_dir():
+            found = [s for s in SEQUENCES if (root / s).is_dir()]
+            raise UserError(f"{root} has no {sequence}/ sub-folder (--sequence {sequence})"
+                            + (f"; it holds {', '.join(found)}" if found else ""))
+        return root / sequence / split
+    if not (root / split).is_dir() and any((root / s).is_dir() for s in SEQUENCES):
+        raise UserError(f"{root} holds T1/T2 sub-folders (FL-MRCM layout); pass --sequence T1 or T2")
+    return root / split
+
+
+def scan_volume(path: Path, group: str) -> Volume:
+    """Read a file's layout and check it has what training and testing need."""
+    try:
+        f = h5py.File(path, "r")
+    except OSError as err:
+        raise UserError(f"cannot read {path}: {err}")
+    with f:
+        if "kspace" not in f:
+            raise UserError(f"{path} has no 'kspace' dataset (keys: {', '.join(f.keys()) or 'none'})")
+        kspace = f["kspace"]
+        if kspace.ndim not in (3, 4) or not np.issubdtype(kspace.dtype, np.complexfloating):
+            raise UserError(f"{path}: 'kspace' must be complex slices×H×W or slices×coils×H×W, "
+                            f"not {kspace.dtype} {kspace.shape}")
+        challenge = "multicoil" if kspace.ndim == 4 else "singlecoil"
+        key = TARGET_KEYS[challenge]
+        if key not in f:
+            raise UserError(f"{path} has no target '{key}' for its {challenge} k-space "
+                            f"(keys: {', '.join(f.keys())})")
+        target = f[key]
+        if target.shape[0] != kspace.shape[0]:
+            raise UserError(f"{path}: 'kspace' has {kspace.shape[0]} slices but '{key}' has {target.shape[0]}")
+        max_value = float(f.attrs["max"]) if "max" in f.attrs else float(np.max(target[()]))
+        return Volume(str(path), group, int(kspace.shape[0]), int(kspace.shape[1]) if kspace.ndim == 4 else 0, max_value)
+
+
+def scan_group(name: str, root: Path, split: str, sequence: str | None, sample_rate: float, seed: int) -> list[Volume]:
+    """The volumes of one group's split; with sample_rate < 1 a seeded share of them (at least one)."""
+    folder = split_folder(root, split, sequence)
+    files = sorted(folder.glob("*.h5")) if folder.is_dir() else []
+    if not files:
+        raise UserError(f"group {name!r}: {folder} holds no .h5 volumes" if folder.is_dir()
+                        else f"group {name!r}: {root} has no {split}/ folder ({folder})")
+    if sample_rate < 1:
+        keep = max(1, round(len(files) * sample_rate))
+        order = np.random.default_rng(seed).permutation(len(files))[:keep]
+        files = [files[i] for i in sorted(order)]
+    return [scan_volume(p, name) for p in files]
+
+
+class SliceDataset(Dataset):
+    """Slices of some volumes as fastMRI samples: the zero-filled image for a U-Net, masked k-space for a VarNet.
+
+    Training masks are drawn afresh for every (seed, epoch, slice); validation and test masks are seeded
+    from the file name, so every model sees the same under-sampling.
+    """
+
+    def __init__(self, volumes: list[Volume], kind: str, mask_func: MaskFunc, resolution: int | None,
+                 train: bool, seed: int, cache_mb: float = 1024) -> None:
+        self.volumes, self.kind, self.mask_func = volumes, kind, mask_func
+        self.resolution, self.train, self.seed, self.epoch = resolution, train, seed, 0
+        self.index = [(v, s) for v, vol in enumerate(volumes) for s in range(vol.num_slices)]
+        self._files: dict[str, h5py.File] = {}
+        self.memory: dict[str, tuple[np.ndarray, np.ndarray]] | None = None
+        size_mb = sum(_volume_bytes(v) for v in volumes) / 2**20
+        if size_mb <= cache_mb:
+            self.memory = {v.path: _read_volume(v) for v in volumes}
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __getstate__(self) -> dict:
+        return {**self.__dict__, "_files": {}}  # h5 handles are opened in each worker
+
+    def read(self, volume: Volume, slice_num: int) -> tuple[np.ndarray, np.ndarray]:
+        if self.memory is not None:
+            kspace, target = self.memory[volume.path]
+            return kspace[slice_num], target[slice_num]
+        f = self._files.get(volume.path)
+        if f is None:
+            f = self._files[volume.path] = h5py.File(volume.path, "r")
+        return f["kspace"][slice_num], f[TARGET_KEYS[volume.challenge]][slice_num]
+
+    def __getitem__(self, i: int) -> dict:
+        v, s = self.index[i]
+        volume = self.volumes[v]
+        kspace, target = self.read(volume, s)
+        seed = (self.seed, self.epoch, i) if self.train else mask_seed(Path(volume.path).name)
+        mask, num_low = self.mask_func(kspace.shape[-1], np.random.RandomState(seed))
+        masked = apply_mask(torch.from_numpy(np.ascontiguousarray(kspace)).to(torch.complex64), mask)
+        target = torch.from_numpy(np.ascontiguousarray(target)).float()
+        zero_filled = ifft2c(masked)
+        zero_filled = rss(zero_filled) if volume.coils else zero_filled.abs()
+        shape = crop_size(self.resolution, zero_filled.shape, target.shape)
+        zero_filled, target = center_crop(zero_filled, shape), center_crop(target, shape)
+        sample = {"target": target, "max_value": torch.tensor(volume.max_value), "volume": v, "slice": s}
+        if self.kind == "image":
+            image, mean, std = normalize_instance(zero_filled)
+            sample.update(image=image.clamp(-CLAMP, CLAMP).unsqueeze(0), mean=mean, std=std,
+                          norm_target=normalize(target, mean, std).clamp(-CLAMP, CLAMP).unsqueeze(0))
+        else:
+            coils = masked if volume.coils else masked.unsqueeze(0)
+            sample.update(kspace=coils, mask=mask.view(1, 1, -1), num_low=num_low, zero_filled=zero_filled)
+        return sample
+
+
+def _volume_bytes(volume: Volume) -> int:
+    with h5py.File(volume.path, "r") as f:
+        return f["kspace"].nbytes + f[TARGET_KEYS[volume.challenge]].nbytes
+
+
+def _read_volume(volume: Volume) -> tuple[np.ndarray, np.ndarray]:
+    with h5py.File(volume.path, "r") as f:
+        return f["kspace"][()], f[TARGET_KEYS[volume.challenge]][()]
+
+
+class ReconData:
+    """Named groups of volumes per split, with the under-sampling every slice gets."""
+
+    task = "reconstruction"
+
+    def __init__(self, roots: dict[str, Path], mask_func: MaskFunc, *, sequence: str | None = None,
+                 resolution: int | None = None, sample_rate: float = 1.0, seed: int = 1, cache_mb: float = 1024,
+                 challenge: str | None = None) -> None:
+        self.roots, self.mask_func, self.sequence = roots, mask_func, sequence
+        self.resolution, self.sample_rate, self.seed, self.cache_mb = resolution, sample_rate, seed, cache_mb
+        self.groups = list(roots)
+        self.name = "+".join(self.groups)
+        self._volumes: dict[tuple[str, str], list[Volume]] = {}
+        self.challenge = challenge or self.volumes("train")[0].challenge
+        self.volumes("train")  # check every training volume before anything else happens
+
+    def volumes(self, split: str, groups: list[str] | None = None) -> list[Volume]:
+        """The volumes of a split, group by group; every file is checked on first use."""
+        found = []
+        for g in groups or self.groups:
+            if (g, split) not in self._volumes:
+                vols = scan_group(g, self.roots[g], split, self.sequence, self.sample_rate, self.seed)
+                self._check_challenge(vols)
+                self._volumes[(g, split)] = vols
+            found += self._volumes[(g, split)]
+        return found
+
+    def _check_challenge(self, vols: list[Volume]) -> None:
+        expected = getattr(self, "challenge", None) or vols[0].challenge
+        for v in vols:
+            if v.challenge != expected:
+                raise UserError(f"{v.path} is {v.challenge} but the data are {expected}; "
+                                f"groups must not mix single- and multi-coil files")
+
+    def has_split(self, split: str, group: str) -> bool:
+        folder = split_folder(self.roots[group], split, self.sequence)
+        return folder.is_dir() and any(folder.glob("*.h5"))
+
+    def slices(self, split: str, kind: str, groups: list[str] | None = None, train: bool = False) -> SliceDataset:
+        return SliceDataset(self.volumes(split, groups), kind, self.mask_func, self.resolution, train, self.seed,
+                            self.cache_mb)
+
+    def describe(self) -> dict:
+        """What a checkpoint trained on these data records, and what a loaded checkpoint is checked against."""
+        return {"dataset": self.name, "task": self.task, "challenge": self.challenge, "groups": self.groups,
+                "resolution": self.resolution, "mask_type": self.mask_func.kind,
+                "accelerations": list(self.mask_func.accelerations),
+                "center_fractions": list(self.mask_func.center_fractions)}
+
+
+def mask_func_from_args(args: argparse.Namespace) -> MaskFunc:
+    return MaskFunc(args.mask_type, tuple(args.center_fractions), tuple(args.accelerations))
+
+
+def load_recon(args: argparse.Namespace, groups: str | None = None) -> ReconData:
+    """The reconstruction data the flags describe (--train_groups, or `groups` in the same spelling)."""
+    if not 0 < args.sample_rate <= 1:
+        raise UserError(f"--sample_rate {args.sample_rate} must be in (0, 1]")
+    roots = parse_groups(groups or args.train_groups)
+    return ReconData(roots, mask_func_from_args(args), sequence=args.sequence, resolution=args.resolution,
+                     sample_rate=args.sample_rate, seed=args.seed, cache_mb=args.cache_mb, challenge=args.challenge)
+
+
+def make_loader(dataset: SliceDataset, batch_size: int, *, shuffle: bool = False, seed: int = 0, epoch: int = 0,
+                num_workers: int = 0, device: torch.device | None = None, rows: torch.Tensor | None = None) -> DataLoader:
+    """Batches of slices (all rows, or `rows`), in a seeded order per epoch when shuffled."""
+    dataset.set_epoch(epoch)
+    subset = dataset if rows is None else torch.utils.data.Subset(dataset, rows.tolist())
+    generator = torch.Generator().manual_seed(seed * 100003 + epoch) if shuffle else None
+    return DataLoader(subset, batch_size=batch_size, shuffle=shuffle, generator=generator, num_workers=num_workers,
+                      pin_memory=device is not None and device.type == "cuda", collate_fn=collate)
+
+
+def collate(samples: list[dict]) -> dict:
+    """Stack tensors; slices of different sizes (real fastMRI widths differ) need --batch_size 1 or --resolution."""
+    batch = {}
+    for key in samples[0]:
+        values = [s[key] for s in samples]
+        if torch.is_tensor(values[0]):
+            shapes = {tuple(v.shape) for v in values}
+            if len(shapes) > 1:
+                raise UserError(f"slices of different shapes {sorted(shapes)} in one batch; use --batch_size 1 "
+                                f"or a smaller --resolution")
+            batch[key] = torch.stack(values)
+        else:
+            batch[key] = torch.tensor(values)
+    return batch

@@ -1,0 +1,51 @@
+"""Small pure functions on complex MRI tensors, in the style of fastMRI's fftc.py and data/transforms.py.
+
+Complex data are torch complex tensors (not fastMRI's trailing dimension of 2); images and k-space
+share the last two dimensions (H, W); coils, when present, are dimension -3.
+"""
+import torch
+
+
+def fft2c(image: torch.Tensor) -> torch.Tensor:
+    """Centred orthonormal 2-D FFT over the last two dimensions."""
+    shifted = torch.fft.ifftshift(image, dim=(-2, -1))
+    return torch.fft.fftshift(torch.fft.fft2(shifted, norm="ortho"), dim=(-2, -1))
+
+
+def ifft2c(kspace: torch.Tensor) -> torch.Tensor:
+    """Centred orthonormal 2-D inverse FFT over the last two dimensions."""
+    shifted = torch.fft.ifftshift(kspace, dim=(-2, -1))
+    return torch.fft.fftshift(torch.fft.ifft2(shifted, norm="ortho"), dim=(-2, -1))
+
+
+def rss(data: torch.Tensor, dim: int = -3) -> torch.Tensor:
+    """Root sum of squares of magnitudes over the coil dimension."""
+    return data.abs().square().sum(dim).sqrt()
+
+
+def center_crop(data: torch.Tensor, shape: tuple[int, int]) -> torch.Tensor:
+    """The central `shape` of the last two dimensions (real or complex)."""
+    h, w = shape
+    if not (0 < h <= data.shape[-2] and 0 < w <= data.shape[-1]):
+        raise ValueError(f"cannot crop {tuple(data.shape[-2:])} to {shape}")
+    top, left = (data.shape[-2] - h) // 2, (data.shape[-1] - w) // 2
+    return data[..., top:top + h, left:left + w]
+
+
+def crop_size(resolution: int | None, *shapes: tuple[int, ...]) -> tuple[int, int]:
+    """The crop every image shares: the smallest of the shapes, and at most resolution × resolution."""
+    h = min(s[-2] for s in shapes)
+    w = min(s[-1] for s in shapes)
+    if resolution:
+        h, w = min(h, resolution), min(w, resolution)
+    return h, w
+
+
+def normalize_instance(data: torch.Tensor, eps: float = 1e-11) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(data − mean) / (std + eps), with the mean and std it used."""
+    mean, std = data.mean(), data.std()
+    return (data - mean) / (std + eps), mean, std
+
+
+def normalize(data: torch.Tensor, mean: torch.Tensor, std: torch.Tensor, eps: float = 1e-11) -> torch.Tensor:
+    return (data - mean) / (std + eps)

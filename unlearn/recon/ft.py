@@ -1,0 +1,10 @@
+"""FT: fine-tune on the retain groups (all of them, or a --retain_ratio share): "Full FT" / "Sub FT"."""
+from torch import nn
+
+from .. import register
+from .task import ReconTask, unlearn_loop
+
+
+@register("FT", task="reconstruction", epochs=3, lr=5e-4, batch_size=8, optimizer="adam", retain_ratio=1.0)
+def fine_tune(model: nn.Module, task: ReconTask) -> nn.Module:
+    return unlearn_loop(model, task, retain=True)

@@ -1,0 +1,10 @@
+"""GA: gradient ascent on the training loss of the forget group's slices."""
+from torch import nn
+
+from .. import register
+from .task import ReconTask, unlearn_loop
+
+
+@register("GA", task="reconstruction", epochs=1, lr=1e-4, batch_size=8, optimizer="adam")
+def gradient_ascent(model: nn.Module, task: ReconTask) -> nn.Module:
+    return unlearn_loop(model, task, retain=False, forget="ascent")

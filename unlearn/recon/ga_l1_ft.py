@@ -1,0 +1,11 @@
+"""GA_l1_FT: GA_FT with λ·‖θ‖₁ added on forget slices."""
+from torch import nn
+
+from .. import register
+from .task import ReconTask, unlearn_loop
+
+
+@register("GA_l1_FT", task="reconstruction", epochs=3, lr=1e-4, batch_size=8, optimizer="adam", retain_ratio=0.1,
+          l1_lambda=1e-4)
+def gradient_ascent_l1_fine_tune(model: nn.Module, task: ReconTask) -> nn.Module:
+    return unlearn_loop(model, task, retain=True, forget="ascent", l1=task.hp["l1_lambda"])

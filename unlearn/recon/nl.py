@@ -1,0 +1,10 @@
+"""NL: train on the forget group against noisy targets, target + |N(0,1)|·λ·(volume max)."""
+from torch import nn
+
+from .. import register
+from .task import ReconTask, unlearn_loop
+
+
+@register("NL", task="reconstruction", epochs=3, lr=5e-4, batch_size=8, optimizer="adam", noise_lambda=1.0)
+def noisy_labels(model: nn.Module, task: ReconTask) -> nn.Module:
+    return unlearn_loop(model, task, retain=False, forget="noisy")

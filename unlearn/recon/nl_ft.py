@@ -1,0 +1,11 @@
+"""NL_FT: one loop over a retain subset (plain loss) mixed with the forget group (noisy targets)."""
+from torch import nn
+
+from .. import register
+from .task import ReconTask, unlearn_loop
+
+
+@register("NL_FT", task="reconstruction", epochs=3, lr=5e-4, batch_size=8, optimizer="adam", retain_ratio=0.1,
+          noise_lambda=1.0)
+def noisy_labels_fine_tune(model: nn.Module, task: ReconTask) -> nn.Module:
+    return unlearn_loop(model, task, retain=True, forget="noisy")

@@ -1,0 +1,15 @@
+"""retrain (the oracle): train a fresh network on the retain groups only, with the original's recipe."""
+from torch import nn
+
+from utils.device import seed_everything
+from utils.recon_training import build_model
+
+from .. import register
+from .task import ReconTask, unlearn_loop
+
+
+@register("retrain", salun=False, task="reconstruction", from_parent=True)
+def retrain(model: nn.Module, task: ReconTask) -> nn.Module:
+    seed_everything(task.hp["seed"])
+    fresh = build_model(task.meta).to(task.device)
+    return unlearn_loop(fresh, task, retain=True)

@@ -1,0 +1,145 @@
+"""Unlearning a group (organ or site) from a reconstruction model: the forget set, the task and the shared loop."""
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm import tqdm
+
+from datasets.mri import ReconData, SliceDataset, make_loader
+from utils.errors import UserError
+from utils.recon import forward, l1_norm, sample_loss, with_noisy_targets
+from utils.recon_loop import train_recon_epoch
+from utils.schedule import lr_factor
+from utils.train_loop import optimizer_for
+
+from ..masks import WeightMask
+
+
+@dataclass
+class GroupForget:
+    """The train slices of one group, as rows of the train slices of all groups (in --train_groups order)."""
+
+    group: str
+    indices: torch.Tensor
+    volumes: list[str]
+
+    def to_meta(self) -> dict:
+        return {"group": self.group, "volumes": self.volumes, "indices": self.indices.tolist(),
+                "size": len(self.indices), "classes": [], "classwise": False}
+
+    def label(self, hp: dict | None = None) -> str:
+        """How a model id names this set: knee, or knee-retain10 for a method that sees 10 % of the retain slices."""
+        ratio = (hp or {}).get("retain_ratio")
+        return self.group if ratio in (None, 1.0) else f"{self.group}-retain{ratio * 100:g}"
+
+
+def resolve_group(data: ReconData, group: str | None) -> GroupForget:
+    """The forget set --forget_group names, checked against the groups."""
+    if not group:
+        raise UserError(f"say which group to forget: --forget_group NAME (one of: {', '.join(data.groups)})")
+    if group not in data.groups:
+        raise UserError(f"--forget_group {group!r} is not among the groups ({', '.join(data.groups)}) of --train_groups")
+    if len(data.groups) < 2:
+        raise UserError(f"--forget_group {group}: the data hold only that group; nothing would be left to retain")
+    rows, start = [], 0
+    for g in data.groups:
+        n = sum(v.num_slices for v in data.volumes("train", [g]))
+        if g == group:
+            rows = list(range(start, start + n))
+        start += n
+    names = [Path(v.path).name for v in data.volumes("train", [group])]
+    return GroupForget(group, torch.tensor(rows, dtype=torch.long), names)
+
+
+@dataclass
+class ReconTask:
+    data: ReconData
+    forget: GroupForget
+    meta: dict  # the original model's checkpoint meta (arch, model_kwargs, kind, loss, args)
+    device: torch.device
+    hp: dict  # epochs, lr, batch_size, optimizer, seed, retain_ratio and the method's own knobs
+    mask: dict[str, torch.Tensor] | None = None
+    original: nn.Module | None = None
+    show: bool = True
+    num_workers: int = 0
+    _train: SliceDataset | None = field(default=None, repr=False)
+
+    @property
+    def kind(self) -> str:
+        return self.meta["kind"]
+
+    @property
+    def retain_groups(self) -> list[str]:
+        return [g for g in self.data.groups if g != self.forget.group]
+
+    @property
+    def train_slices(self) -> SliceDataset:
+        """All groups' train slices with fresh masks per epoch; rows select the forget set or a retain subset."""
+        if self._train is None:
+            self._train = self.data.slices("train", self.kind, train=True)
+        return self._train
+
+    def retain_rows(self) -> torch.Tensor:
+        """A seeded share (--retain_ratio, at least one slice) of the retain slices."""
+        keep = torch.ones(len(self.train_slices), dtype=torch.bool)
+        keep[self.forget.indices] = False
+        rows = keep.nonzero().flatten()
+        ratio = self.hp.get("retain_ratio", 1.0)
+        if ratio < 1:
+            count = max(1, round(len(rows) * ratio))
+            chosen = np.random.default_rng(self.hp["seed"]).choice(len(rows), size=count, replace=False)
+            rows = rows[torch.from_numpy(np.sort(chosen))]
+        return rows
+
+    def rows(self, retain: bool, forget: bool) -> torch.Tensor:
+        parts = ([self.retain_rows()] if retain else []) + ([self.forget.indices] if forget else [])
+        return torch.cat(parts).sort().values
+
+    def is_forget(self, batch: dict) -> torch.Tensor:
+        """Which slices of a batch come from the forget group."""
+        volumes = self.train_slices.volumes
+        return torch.tensor([volumes[v].group == self.forget.group for v in batch["volume"].tolist()],
+                            device=batch["target"].device)
+
+    def make_optimizer(self, model: nn.Module) -> torch.optim.Optimizer:
+        params = [p for p in model.parameters() if p.requires_grad]
+        return optimizer_for(params, self.hp.get("optimizer", "adam"), self.hp["lr"], self.hp.get("momentum", 0.9),
+                             self.hp.get("weight_decay", 0.0))
+
+
+def unlearn_loop(model: nn.Module, task: ReconTask, *, retain: bool, forget: str | None = None,
+                 l1: float = 0.0) -> nn.Module:
+    """Epochs over a retain subset and/or the forget group in one loop, one optimiser:
+    retain slices by the training loss; forget slices by ascent (`forget="ascent"`, + l1·‖θ‖₁ for GA-ℓ1) or by
+    the loss against noisy targets (`forget="noisy"`); the SalUn mask, if any, keeps masked weights fixed."""
+    rows = task.rows(retain, forget is not None)
+    loss = sample_loss(task.meta["loss"], task.kind)
+    noise = torch.Generator().manual_seed(task.hp["seed"])
+    optimizer = task.make_optimizer(model)
+    mask = WeightMask(model, task.mask) if task.mask is not None else None
+    epochs, lr = task.hp["epochs"], task.hp["lr"]
+    steps = -(-len(rows) // task.hp["batch_size"])
+
+    def batch_loss(net: nn.Module, batch: dict) -> torch.Tensor:
+        on_forget = task.is_forget(batch)
+        if forget == "noisy":
+            batch = with_noisy_targets(batch, on_forget, task.hp["noise_lambda"], noise)
+        per_slice = loss(forward(net, batch, task.kind), batch)
+        if forget == "ascent":
+            per_slice = torch.where(on_forget, -per_slice, per_slice)
+        total = per_slice.mean()
+        if l1 and on_forget.any():
+            total = total + l1 * on_forget.float().mean() * l1_norm(net)
+        return total
+
+    bar = tqdm(range(epochs), desc="unlearn", disable=not task.show, dynamic_ncols=True)
+    for epoch in bar:
+        loader = make_loader(task.train_slices, task.hp["batch_size"], shuffle=True, seed=task.hp["seed"], epoch=epoch,
+                             num_workers=task.num_workers, device=task.device, rows=rows)
+        stats = train_recon_epoch(model, loader, optimizer, batch_loss, task.device, mask=mask,
+                                  lr_at=lambda step: lr * lr_factor(step, epochs * steps, 0, task.hp.get("scheduler", "none")),
+                                  first_step=epoch * steps, desc=f"epoch {epoch + 1}", show=task.show)
+        bar.set_postfix(loss=f"{stats['loss']:.4f}")
+    return model

@@ -1,0 +1,100 @@
+"""The reconstruction side of the unlearning scripts: setup, SalUn saliency, and the seed-000 evaluation table."""
+import argparse
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from datasets.mri import ReconData, load_recon, make_loader
+from utils import checkpoints
+from utils.device import resolve_device
+from utils.errors import UserError
+from utils.recon import forward, sample_loss, to_device
+from utils.recon_loop import METRICS, evaluate_recon
+from utils.tables import format_table
+
+from .task import GroupForget, resolve_group
+
+
+@dataclass
+class ReconSetup:
+    device: torch.device
+    data: ReconData
+    model: nn.Module
+    meta: dict
+    forget: GroupForget
+
+
+def load_recon_setup(args: argparse.Namespace, forget_from_meta: bool = False) -> ReconSetup:
+    """Device, data, model and the group to forget: from --forget_group, or stored in an unlearned checkpoint."""
+    device = resolve_device(args.device)
+    data = load_recon(args)
+    model, meta = checkpoints.load_model(args.model_id, args.model_dir, data.describe(), device, args.arch)
+    stored = meta.get("forget", {}).get("group") if forget_from_meta else None
+    if stored and args.forget_group and args.forget_group != stored:
+        raise UserError(f"{args.model_id} forgot group {stored}, not --forget_group {args.forget_group}; drop the flag "
+                        f"or pass --forget_group {stored}")
+    forget = resolve_group(data, stored or args.forget_group)
+    return ReconSetup(device, data, model, meta, forget)
+
+
+def forget_saliency(model: nn.Module, setup: ReconSetup, batch_size: int, num_workers: int = 0) -> dict[str, torch.Tensor]:
+    """SalUn's saliency for reconstruction: |Σ over forget slices of ∇θ(−loss)|, per parameter."""
+    kind, loss = setup.meta["kind"], sample_loss(setup.meta["loss"], setup.meta["kind"])
+    slices = setup.data.slices("train", kind, train=True)
+    model.eval()
+    total = {name: torch.zeros_like(p) for name, p in model.named_parameters() if p.requires_grad}
+    for batch in make_loader(slices, batch_size, num_workers=num_workers, device=setup.device, rows=setup.forget.indices):
+        batch = to_device(batch, setup.device)
+        model.zero_grad(set_to_none=True)
+        (-loss(forward(model, batch, kind), batch).sum()).backward()
+        for name, p in model.named_parameters():
+            if p.grad is not None:
+                total[name] += p.grad
+    model.zero_grad(set_to_none=True)
+    return {name: g.abs() for name, g in total.items()}
+
+
+def group_metrics(setup: ReconSetup, model: nn.Module, meta: dict, args: argparse.Namespace) -> dict:
+    """PSNR / SSIM / NMSE per group on --split (mean and std over volumes)."""
+    report = evaluate_recon(model, setup.data, args.split, meta["kind"], setup.device, batch_size=args.batch_size,
+                            num_workers=args.num_workers, examples_per_group=0)
+    return report["groups"]
+
+
+def group_columns(setup: ReconSetup) -> list[tuple[str, str]]:
+    """(group, metric) columns: the retain groups first, then the forget group."""
+    order = [g for g in setup.data.groups if g != setup.forget.group] + [setup.forget.group]
+    return [(g, m) for g in order for m in METRICS]
+
+
+def recon_unlearn_report(setup: ReconSetup, args: argparse.Namespace) -> dict:
+    """main_test_unlearn.py for reconstruction: the seed-000 table of the model (and the retrained one, the gap
+    between them, run time and time relative to retraining)."""
+    groups = group_metrics(setup, setup.model, setup.meta, args)
+    unlearn_time = setup.meta.get("unlearn", {}).get("unlearn_time_s")
+    report = {"forget_group": setup.forget.group, "split": args.split, "groups": groups, "unlearn_time_s": unlearn_time,
+              "retrain": None, "gap": None, "retrain_time_s": None, "rte_ratio": None}
+    columns = group_columns(setup)
+    rows = [[args.model_id, *(groups[g][m] for g, m in columns), unlearn_time if unlearn_time is not None else "", ""]]
+    if args.retrain_model_id:
+        retrained, r_meta = checkpoints.load_model(args.retrain_model_id, args.model_dir, setup.data.describe(), setup.device)
+        r_forget = r_meta.get("forget", {})
+        if r_forget.get("group") != setup.forget.group or r_forget.get("volumes") != setup.forget.volumes:
+            what = f"group {r_forget['group']}" if r_forget.get("group") else "nothing"
+            raise UserError(f"{args.retrain_model_id} was retrained without {what}, not group {setup.forget.group} "
+                            f"of these --train_groups")
+        r_groups = group_metrics(setup, retrained, r_meta, args)
+        r_time = r_meta.get("unlearn", {}).get("unlearn_time_s")
+        report.update(retrain=r_groups, retrain_time_s=r_time,
+                      gap={g: {m: abs(groups[g][m] - r_groups[g][m]) for m in METRICS} for g in groups})
+        if r_time and unlearn_time is not None:
+            report["rte_ratio"] = unlearn_time / r_time
+            rows[0][-1] = report["rte_ratio"]
+        rows.append([args.retrain_model_id, *(r_groups[g][m] for g, m in columns), r_time or "", 1.0 if r_time else ""])
+        rows.append(["gap to retrain", *(report["gap"][g][m] for g, m in columns), "", ""])
+    headers = ["model", *(f"{g} {m.upper()}" for g, m in columns), "time s", "time / retrain"]
+    print(f"{setup.data.name} {args.split}: forgetting {setup.forget.group}; retaining "
+          f"{', '.join(g for g in setup.data.groups if g != setup.forget.group)}")
+    print(format_table(headers, rows, floatfmt=".4f"))
+    return report

@@ -1,0 +1,99 @@
+"""Reconstruction models on slice batches: which input a network takes, its output in image units, the losses."""
+import argparse
+from typing import Callable
+
+import torch
+from torch import nn
+
+from datasets.mri_transforms import center_crop
+
+from .errors import UserError
+from .recon_metrics import ssim
+
+RECON_ARCHS = {"unet": "image", "varnet": "kspace"}  # arch -> the sample it reads
+DEFAULT_CHANS = {"unet": 32, "varnet": 18}
+SampleLoss = Callable[[torch.Tensor, dict], torch.Tensor]  # (model output, batch) -> loss per slice
+
+
+def model_kind(arch: str) -> str:
+    try:
+        return RECON_ARCHS[arch.lower()]
+    except KeyError:
+        raise UserError(f"--arch {arch!r} is not a reconstruction model; choose one of: {', '.join(RECON_ARCHS)}")
+
+
+def model_kwargs(arch: str, args: argparse.Namespace) -> dict:
+    """The network settings the flags give: U-Net chans / pools; VarNet cascades, chans, pools, sensitivity net."""
+    chans = args.chans or DEFAULT_CHANS[arch]
+    if arch == "unet":
+        return {"in_channels": 1, "chans": chans, "num_pool_layers": args.num_pool_layers}
+    return {"in_channels": 1, "num_cascades": args.num_cascades, "chans": chans, "pools": args.num_pool_layers,
+            "sens_chans": args.sens_chans, "sens_pools": args.sens_pools}
+
+
+def check_arch_fits(arch: str, challenge: str) -> None:
+    if arch == "varnet" and challenge != "multicoil":
+        raise UserError("varnet needs multi-coil k-space (reconstruction_rss files); use --arch unet for single-coil data")
+
+
+def to_device(batch: dict, device: torch.device) -> dict:
+    return {k: v.to(device, non_blocking=True) if torch.is_tensor(v) else v for k, v in batch.items()}
+
+
+def forward(model: nn.Module, batch: dict, kind: str) -> torch.Tensor:
+    """The model's output for a batch: normalised (N,1,h,w) image for a U-Net, (N,h,w) magnitude for a VarNet."""
+    if kind == "image":
+        return model(batch["image"])
+    out = model(batch["kspace"], batch["mask"], batch["num_low"])
+    return center_crop(out, tuple(batch["target"].shape[-2:]))
+
+
+def to_image(output: torch.Tensor, batch: dict, kind: str) -> torch.Tensor:
+    """Output in the target's units, (N, h, w): a U-Net's is un-normalised with the input's mean and std."""
+    if kind == "image":
+        return output.squeeze(1) * batch["std"].view(-1, 1, 1) + batch["mean"].view(-1, 1, 1)
+    return output
+
+
+def zero_filled(batch: dict, kind: str) -> torch.Tensor:
+    """The zero-filled magnitude image the network improves on, in the target's units."""
+    if kind == "image":
+        return to_image(batch["image"], batch, kind)
+    return batch["zero_filled"]
+
+
+def sample_loss(name: str, kind: str) -> SampleLoss:
+    """Per-slice loss: l1 (on the normalised image for a U-Net, as fastMRI), ssim (1 − SSIM with the volume max),
+    or ssim_l1 = SSIM + 1e-5·L1 in image units (seed 000)."""
+    def l1(output: torch.Tensor, batch: dict) -> torch.Tensor:
+        target = batch["norm_target"] if kind == "image" else batch["target"]
+        return (output.float() - target).abs().flatten(1).mean(1)
+
+    def ssim_part(output: torch.Tensor, batch: dict) -> torch.Tensor:
+        return 1 - ssim(batch["target"], to_image(output.float(), batch, kind), batch["max_value"])
+
+    def ssim_l1(output: torch.Tensor, batch: dict) -> torch.Tensor:
+        image = to_image(output.float(), batch, kind)
+        return ssim_part(output, batch) + 1e-5 * (image - batch["target"]).abs().flatten(1).mean(1)
+
+    return {"l1": l1, "ssim": ssim_part, "ssim_l1": ssim_l1}[name]
+
+
+def with_noisy_targets(batch: dict, rows: torch.Tensor, lam: float, generator: torch.Generator | None = None) -> dict:
+    """NL: the targets of `rows` (bool per slice) plus |N(0,1)|·λ·(volume max), in image and normalised units."""
+    noise = torch.randn(batch["target"].shape, generator=generator, device="cpu").abs().to(batch["target"].device)
+    noise = noise * lam * batch["max_value"].view(-1, 1, 1) * rows.view(-1, 1, 1)
+    noisy = dict(batch, target=batch["target"] + noise)
+    if "norm_target" in batch:
+        noisy["norm_target"] = batch["norm_target"] + (noise / (batch["std"].view(-1, 1, 1) + 1e-11)).unsqueeze(1)
+    return noisy
+
+
+def l1_norm(model: nn.Module) -> torch.Tensor:
+    """‖θ‖₁ over every trainable weight."""
+    return sum(p.abs().sum() for p in model.parameters() if p.requires_grad)
+
+
+def batch_size_of(batch: dict) -> int:
+    return len(batch["target"])
+

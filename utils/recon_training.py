@@ -1,0 +1,113 @@
+"""Training a reconstruction network (U-Net, VarNet) on groups of MRI volumes: checkpoints as for classification."""
+import argparse
+import time
+
+import torch
+from torch import nn
+from tqdm import tqdm
+
+import models
+from datasets.mri import ReconData, load_recon, make_loader
+
+from . import checkpoints, plots
+from .device import amp_dtype, resolve_device, seed_everything
+from .errors import UserError
+from .io import save_csv
+from .recon import check_arch_fits, forward, model_kind, model_kwargs, sample_loss
+from .recon_loop import BatchLoss, evaluate_recon, mean_psnr, train_recon_epoch
+from .schedule import lr_factor
+from .train_loop import optimizer_for
+from .training import check_outputs, output_paths, plain_args
+
+
+def build_model(meta: dict) -> nn.Module:
+    """An untrained network of the arch and settings a checkpoint meta records."""
+    return models.create_model(meta["arch"], **meta["model_kwargs"])
+
+
+def plain_loss(name: str, kind: str) -> BatchLoss:
+    loss = sample_loss(name, kind)
+    return lambda model, batch: loss(forward(model, batch, kind), batch).mean()
+
+
+def train_recon(args: argparse.Namespace) -> dict:
+    """Train (or resume) the reconstruction model the flags describe; returns a summary of the run."""
+    paths = output_paths(args)
+    check_outputs(args, paths)
+    device = resolve_device(args.device)
+    data = load_recon(args)
+    data_meta = data.describe()
+    resumed = None
+    if args.resume:
+        resumed = checkpoints.load_checkpoint(paths["last"])
+        checkpoints.check_compatible(resumed["meta"], data_meta, str(paths["last"]), args.arch)
+        if resumed.get("epoch", 0) >= args.epochs:
+            raise UserError(f"{paths['last']} has already trained {resumed['epoch']} epochs; raise --epochs to continue")
+    arch = resumed["meta"]["arch"] if resumed else (args.arch or "unet").lower()
+    kind = model_kind(arch)
+    check_arch_fits(arch, data.challenge)
+    meta = {**data_meta, "arch": arch, "model_kwargs": resumed["meta"]["model_kwargs"] if resumed else model_kwargs(arch, args),
+            "kind": kind, "loss": args.loss, "model_id": args.save_model_id, "args": plain_args(args)}
+    return fit(meta, data, args, device, paths, resumed)
+
+
+def fit(meta: dict, data: ReconData, args: argparse.Namespace, device: torch.device, paths: dict | None,
+        resumed: dict | None = None, groups: list[str] | None = None, show: bool = True) -> dict:
+    """Epochs over the train slices of `groups` (default all), validating on val; with `paths`, the best and last
+    checkpoints, the log and the curves are written after every epoch."""
+    seed_everything(args.seed)
+    model = build_model(meta)
+    history, start_epoch, best = [], 0, {"val_psnr": -1e9, "epoch": 0}
+    if resumed:
+        model.load_state_dict(resumed["state_dict"])
+        start_epoch, history, best = resumed["epoch"], resumed["meta"]["history"], resumed["meta"]["best"]
+    model.to(device)
+    optimizer = optimizer_for(model.parameters(), args.optimizer, args.lr, args.momentum, args.weight_decay)
+    if resumed:
+        optimizer.load_state_dict(resumed["optimizer"])
+    kind, amp = meta["kind"], amp_dtype(device, args.amp)
+    scaler = torch.amp.GradScaler("cuda", enabled=amp == torch.float16)
+    train_set = data.slices("train", kind, groups, train=True)
+    steps = -(-len(train_set) // args.batch_size)
+    total_steps, warmup = args.epochs * steps, args.warmup_epochs * steps
+    val_groups = [g for g in (groups or data.groups) if data.has_split("val", g)]
+    batch_loss = plain_loss(meta["loss"], kind)
+    if show:
+        print(f"training {meta['arch']} on {'+'.join(groups or data.groups)} ({len(train_set)} train slices from "
+              f"{len(train_set.volumes)} volumes, {data.challenge}, {data.mask_func.kind} mask "
+              f"{'/'.join(f'{a:g}x' for a in data.mask_func.accelerations)}) on {device}")
+    bar = tqdm(range(start_epoch, args.epochs), desc=meta["model_id"], disable=not show, dynamic_ncols=True,
+               initial=start_epoch, total=args.epochs)
+    for epoch in bar:
+        started = time.perf_counter()
+        loader = make_loader(train_set, args.batch_size, shuffle=True, seed=args.seed, epoch=epoch,
+                             num_workers=args.num_workers, device=device)
+        stats = train_recon_epoch(model, loader, optimizer, batch_loss, device, amp=amp, scaler=scaler,
+                                  lr_at=lambda step: args.lr * lr_factor(step, total_steps, warmup, args.scheduler),
+                                  first_step=epoch * steps, desc=f"epoch {epoch + 1}", show=show)
+        row = {"epoch": epoch + 1, "lr": round(args.lr * lr_factor(epoch * steps, total_steps, warmup, args.scheduler), 8),
+               "train_loss": round(stats["loss"], 6), "val_psnr": "", "val_ssim": "", "seconds": 0.0}
+        validate = val_groups and ((epoch + 1) % args.val_every == 0 or epoch + 1 == args.epochs)
+        if validate:
+            report = evaluate_recon(model, data, "val", kind, device, batch_size=args.batch_size,
+                                    num_workers=args.num_workers, groups=val_groups, amp=amp, examples_per_group=0)
+            row["val_psnr"] = round(mean_psnr(report), 4)
+            row["val_ssim"] = round(sum(g["ssim"] for g in report["groups"].values()) / len(val_groups), 5)
+        row["seconds"] = round(time.perf_counter() - started, 3)
+        history.append(row)
+        is_best = not val_groups or (validate and row["val_psnr"] > best["val_psnr"])
+        if is_best:
+            best = {"val_psnr": row["val_psnr"] if validate else "", "epoch": epoch + 1}
+        if paths:
+            record = {**meta, "epoch": epoch + 1, "best": best, "history": history,
+                      "metrics": {"val_psnr": row["val_psnr"], "best_val_psnr": best["val_psnr"]}}
+            if is_best:
+                checkpoints.save_checkpoint(paths["best"], model, record)
+            checkpoints.save_checkpoint(paths["last"], model, record, optimizer=optimizer.state_dict(), epoch=epoch + 1)
+            save_csv(history, paths["log"])
+        bar.set_postfix(loss=f"{stats['loss']:.4f}", val_psnr=f"{row['val_psnr']:.2f}" if validate else "-")
+    summary = {"best_val_psnr": best["val_psnr"], "best_epoch": best["epoch"], "model": model, "history": history}
+    if paths:
+        plots.training_curves(history, paths["curves"], (("loss", "loss"), ("psnr", "PSNR (dB)"), ("ssim", "SSIM")))
+        summary.update(best=str(paths["best"]), last=str(paths["last"]), run_dir=str(paths["log"].parent))
+    return summary
