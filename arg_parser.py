@@ -151,10 +151,10 @@ def _unlearning(p: argparse._ArgumentGroup) -> None:
                    help="SPKD weight of similarity-preserving distillation on retain (10)")
     p.add_argument("--forget_group", default=None, help="reconstruction: the group of --train_groups to forget (knee)")
     p.add_argument("--retain_ratio", type=positive_float, default=None,
-                   help="reconstruction: share of retain slices the method sees (FT 1.0, *_FT 0.1 by default)")
+                   help="reconstruction: seeded share of the retain slices the method sees (FT 1.0, *_FT 0.25)")
     p.add_argument("--noise_lambda", type=non_negative_float, default=None,
-                   help="NL: forget targets + |N(0,1)|·λ·(volume max)")
-    p.add_argument("--l1_lambda", type=non_negative_float, default=None, help="GA_l1: weight of ‖θ‖₁ (mean |θ|)")
+                   help="NL, NL_FT: forget targets + |N(0,1)|·λ·(volume max) (3)")
+    p.add_argument("--l1_lambda", type=non_negative_float, default=None, help="GA_l1, GA_l1_FT: weight of ‖θ‖₁, the sum of |θ| (1e-4)")
     p.add_argument("--retrain_model_id", default=None, help="model retrained without the forget set, to compare with")
     p.add_argument("--save_dir", default=None, help="main_forget.py: folder for {unlearn}checkpoint.pt and eval_result.json")
 

@@ -190,7 +190,7 @@ class ReconData:
         self.groups = list(roots)
         self.name = "+".join(self.groups)
         self._volumes: dict[tuple[str, str], list[Volume]] = {}
-        self.challenge = challenge or self.volumes("train")[0].challenge
+        self.challenge = challenge or self.volumes("train", self.groups[:1])[0].challenge
         self.volumes("train")  # check every training volume before anything else happens
 
     def volumes(self, split: str, groups: list[str] | None = None) -> list[Volume]:
@@ -247,7 +247,14 @@ def make_loader(dataset: SliceDataset, batch_size: int, *, shuffle: bool = False
     subset = dataset if rows is None else torch.utils.data.Subset(dataset, rows.tolist())
     generator = torch.Generator().manual_seed(seed * 100003 + epoch) if shuffle else None
     return DataLoader(subset, batch_size=batch_size, shuffle=shuffle, generator=generator, num_workers=num_workers,
-                      pin_memory=device is not None and device.type == "cuda", collate_fn=collate)
+                      pin_memory=device is not None and device.type == "cuda", collate_fn=collate,
+                      worker_init_fn=fresh_handles if num_workers else None)
+
+
+def fresh_handles(worker_id: int) -> None:
+    """HDF5 handles are not fork-safe: a worker opens its own instead of using those it inherited."""
+    dataset = torch.utils.data.get_worker_info().dataset
+    getattr(dataset, "dataset", dataset)._files = {}
 
 
 def collate(samples: list[dict]) -> dict:

@@ -5,6 +5,6 @@ from .. import register
 from .task import ReconTask, unlearn_loop
 
 
-@register("FT", task="reconstruction", epochs=3, lr=5e-4, batch_size=8, optimizer="adam", retain_ratio=1.0)
+@register("FT", task="reconstruction", epochs=3, lr=1e-4, batch_size=8, optimizer="adam", retain_ratio=1.0)
 def fine_tune(model: nn.Module, task: ReconTask) -> nn.Module:
     return unlearn_loop(model, task, retain=True)

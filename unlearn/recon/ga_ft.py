@@ -5,6 +5,6 @@ from .. import register
 from .task import ReconTask, unlearn_loop
 
 
-@register("GA_FT", task="reconstruction", epochs=3, lr=1e-4, batch_size=8, optimizer="adam", retain_ratio=0.1)
+@register("GA_FT", task="reconstruction", epochs=3, lr=2e-5, batch_size=8, optimizer="adam", retain_ratio=0.25)
 def gradient_ascent_fine_tune(model: nn.Module, task: ReconTask) -> nn.Module:
     return unlearn_loop(model, task, retain=True, forget="ascent")

@@ -30,7 +30,7 @@ def loss_importance(model: nn.Module, task: ReconTask, rows: torch.Tensor | None
     return {name: imp / max(len(loader), 1) for name, imp in importance.items()}
 
 
-@register("SSD", salun=False, task="reconstruction", ssd_alpha=10.0, ssd_lambda=1.0, batch_size=8, epochs=0, lr=0.0)
+@register("SSD", salun=False, task="reconstruction", ssd_alpha=1.5, ssd_lambda=1.0, batch_size=8, epochs=0, lr=0.0)
 def selective_synaptic_dampening(model: nn.Module, task: ReconTask) -> nn.Module:
     whole = loss_importance(model, task, None, "importance on D")
     forget = loss_importance(model, task, task.forget.indices, "importance on D_f")

@@ -1,0 +1,177 @@
+"""Reconstruction end to end on phantoms: training beats the zero-filled input, NL-FT forgets the knee and keeps
+the brain, runs repeat exactly, and every user mistake is one line and exit 2 with nothing overwritten."""
+import json
+import shutil
+from pathlib import Path
+
+import h5py
+import pytest
+import torch
+
+import generate_mask
+import main_forget
+import main_test
+import main_test_unlearn
+import main_train
+import main_unlearn
+from datasets.mri_phantoms import generate
+from tests.conftest import fingerprint
+
+MASK = ["--mask_type", "random", "--accelerations", "4", "--center_fractions", "0.08"]
+NET = ["--arch", "unet", "--chans", "16", "--num_pool_layers", "3"]
+
+
+@pytest.fixture(scope="module")
+def recon(tmp_path_factory):
+    """Brain and knee phantoms, a U-Net trained on both (the Original) and its --json test report."""
+    work = tmp_path_factory.mktemp("recon")
+    for family, seed in (("brain", 1), ("knee", 2)):
+        generate(work / family, family, volumes=8, slices=8, size=64, seed=seed)
+    groups = ["--train_groups", f"brain:{work / 'brain'},knee:{work / 'knee'}", *MASK,
+              "--model_dir", str(work / "model_weights"), "--runs_dir", str(work / "runs")]
+    main_train.main([*groups, *NET, "--save_model_id", "orig", "--epochs", "15", "--batch_size", "4"])
+    report = main_test.main([*groups, "--model_id", "orig_best", "--no_gui", "--json", str(work / "orig.json")])
+    return {"work": work, "groups": groups, "report": report}
+
+
+def test_trained_unet_beats_the_zero_filled_input_by_3_db(recon):
+    groups = recon["report"]["groups"]
+    for name in ("brain", "knee"):
+        assert groups[name]["psnr"] >= groups[name]["zero_filled"]["psnr"] + 3, groups[name]
+    written = json.loads((recon["work"] / "orig.json").read_text())
+    assert set(written["groups"]) == {"brain", "knee"}
+    assert {"psnr", "ssim", "nmse"} <= set(written["groups"]["knee"])
+    assert (recon["work"] / "runs" / "orig_best" / "reconstructions_test.png").is_file()
+
+
+def unlearn(recon, method: str, *extra: str) -> str:
+    return main_unlearn.main([*recon["groups"], "--model_id", "orig_best", "--forget_group", "knee",
+                              "--unlearn", method, "--overwrite", *extra])
+
+
+def test_nl_ft_forgets_the_knee_and_keeps_the_brain(recon):
+    out_id = unlearn(recon, "NL_FT", "--retain_ratio", "0.25")
+    after = main_test_unlearn.main([*recon["groups"], "--model_id", out_id])["groups"]
+    before = recon["report"]["groups"]
+    assert after["knee"]["psnr"] <= before["knee"]["psnr"] - 5, (before["knee"], after["knee"])
+    assert abs(after["brain"]["psnr"] - before["brain"]["psnr"]) <= 2, (before["brain"], after["brain"])
+
+
+def test_the_same_seed_gives_the_same_model_and_numbers(recon):
+    first = unlearn(recon, "GA_FT")
+    weights = torch.load(recon["work"] / "model_weights" / f"{first}.pt", weights_only=True)["state_dict"]
+    numbers = main_test_unlearn.main([*recon["groups"], "--model_id", first])["groups"]
+    again = unlearn(recon, "GA_FT")
+    repeat = torch.load(recon["work"] / "model_weights" / f"{again}.pt", weights_only=True)["state_dict"]
+    assert again == first and all(torch.equal(weights[k], repeat[k]) for k in weights)
+    assert main_test_unlearn.main([*recon["groups"], "--model_id", again])["groups"] == numbers
+
+
+def test_retrain_is_the_oracle_and_the_gap_is_reported(recon):
+    oracle = unlearn(recon, "retrain", "--unlearn_epochs", "2")
+    report = main_test_unlearn.main([*recon["groups"], "--model_id", "orig_best", "--forget_group", "knee",
+                                     "--retrain_model_id", oracle])
+    assert report["gap"]["knee"]["psnr"] == pytest.approx(abs(report["groups"]["knee"]["psnr"]
+                                                              - report["retrain"]["knee"]["psnr"]))
+    meta = torch.load(recon["work"] / "model_weights" / f"{oracle}.pt", weights_only=True)["meta"]
+    assert meta["forget"]["group"] == "knee" and meta["unlearn"]["hparams"]["epochs"] == 2
+
+
+def test_salun_mask_keeps_masked_weights_and_main_forget_writes_its_files(recon):
+    generate_mask.main([*recon["groups"], "--model_id", "orig_best", "--forget_group", "knee", "--overwrite",
+                        "--mask_dir", str(recon["work"] / "SaliencyMaps")])
+    save_dir = recon["work"] / "forget_run"
+    report = main_forget.main([*recon["groups"], "--model_id", "orig_best", "--forget_group", "knee",
+                               "--unlearn", "GA_with_SalUn", "--save_dir", str(save_dir),
+                               "--mask_path", str(recon["work"] / "SaliencyMaps" / "orig_best" / "with_0.5.pt")])
+    assert set(report["groups"]) == {"brain", "knee"}
+    mask = torch.load(recon["work"] / "SaliencyMaps" / "orig_best" / "with_0.5.pt", weights_only=True)
+    before = torch.load(recon["work"] / "model_weights" / "orig_best.pt", weights_only=True)["state_dict"]
+    after = torch.load(save_dir / "GA_with_SalUncheckpoint.pt", weights_only=True)["state_dict"]
+    frozen = [torch.equal(before[k][mask[k] == 0], after[k][mask[k] == 0]) for k in mask]
+    moved = [not torch.equal(before[k], after[k]) for k in mask]
+    assert all(frozen) and any(moved)
+    assert (save_dir / "eval_result.json").is_file()
+
+
+# ---- bad input: one line on stderr, exit 2, nothing written or overwritten ----
+
+@pytest.fixture
+def guarded(recon):
+    before = fingerprint(recon["work"] / "model_weights")
+    yield recon
+    assert fingerprint(recon["work"] / "model_weights") == before
+
+
+def expect_user_error(result, *fragments: str) -> None:
+    code, _, err = result
+    assert code == 2, err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
+    for fragment in fragments:
+        assert fragment in err, err
+
+
+def group_copy(recon, tmp_path: Path, name: str) -> Path:
+    folder = tmp_path / name
+    shutil.copytree(recon["work"] / "brain", folder)
+    return folder
+
+
+def test_h5_without_kspace_or_target_names_the_file_and_key(guarded, cli, tmp_path):
+    folder = group_copy(guarded, tmp_path, "broken")
+    victim = sorted((folder / "train").glob("*.h5"))[0]
+    with h5py.File(victim, "a") as f:
+        del f["reconstruction_esc"]
+    argv = ["--train_groups", f"brain:{folder}", *MASK, "--save_model_id", "x", "--model_dir", str(tmp_path / "mw"),
+            "--epochs", "1"]
+    expect_user_error(cli(main_train.main, *argv), victim.name, "reconstruction_esc")
+    with h5py.File(victim, "a") as f:
+        del f["kspace"]
+    expect_user_error(cli(main_train.main, *argv), victim.name, "'kspace'")
+
+
+def test_kspace_and_target_slice_counts_that_differ(guarded, cli, tmp_path):
+    folder = group_copy(guarded, tmp_path, "short")
+    victim = sorted((folder / "train").glob("*.h5"))[0]
+    with h5py.File(victim, "a") as f:
+        target = f["reconstruction_esc"][:-1]
+        del f["reconstruction_esc"]
+        f["reconstruction_esc"] = target
+    expect_user_error(cli(main_train.main, "--train_groups", f"brain:{folder}", *MASK, "--save_model_id", "x",
+                          "--model_dir", str(tmp_path / "mw")), victim.name, "slices")
+
+
+def test_centre_fraction_that_leaves_nothing_to_sample(guarded, cli, tmp_path):
+    expect_user_error(cli(main_train.main, *guarded["groups"], "--accelerations", "8", "--center_fractions", "0.2",
+                          "--save_model_id", "x"), "--center_fractions 0.2", "nothing to sample")
+
+
+def test_forget_group_not_among_the_groups(guarded, cli):
+    expect_user_error(cli(main_unlearn.main, *guarded["groups"], "--model_id", "orig_best", "--forget_group", "liver",
+                          "--unlearn", "NL_FT"), "'liver'", "brain, knee")
+
+
+def test_empty_group_folder(guarded, cli, tmp_path):
+    empty = tmp_path / "empty"
+    (empty / "train").mkdir(parents=True)
+    expect_user_error(cli(main_train.main, "--train_groups", f"brain:{guarded['work'] / 'brain'},liver:{empty}", *MASK,
+                          "--save_model_id", "x", "--model_dir", str(tmp_path / "mw")), "liver", "no .h5")
+
+
+def test_checkpoints_of_the_other_task_are_refused(guarded, cli, trained_digits):
+    digits_dir, digits_id, _ = trained_digits
+    expect_user_error(cli(main_test.main, *guarded["groups"], "--model_id",
+                          str(digits_dir / "model_weights" / f"{digits_id}.pt")), "classification model",
+                      "reconstruction data")
+    expect_user_error(cli(main_test.main, "--dataset", "Digits", "--model_id",
+                          str(guarded["work"] / "model_weights" / "orig_best.pt")), "reconstruction model",
+                      "classification data")
+
+
+def test_multi_coil_files_given_to_a_single_coil_model(guarded, cli, tmp_path):
+    generate(tmp_path / "mc", "brain", volumes=1, slices=2, size=64, coils=4, seed=3)
+    expect_user_error(cli(main_test.main, "--train_groups", f"brain:{tmp_path / 'mc'}", *MASK, "--model_id",
+                          str(guarded["work"] / "model_weights" / "orig_best.pt")), "singlecoil", "multicoil")
+    expect_user_error(cli(main_train.main, "--train_groups", f"brain:{guarded['work'] / 'brain'}", *MASK,
+                          "--arch", "varnet", "--save_model_id", "x", "--model_dir", str(tmp_path / "mw")),
+                      "varnet needs multi-coil")

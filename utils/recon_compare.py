@@ -1,0 +1,102 @@
+"""The seed-000 table: one row per model (Original, Oracle, each unlearning method) with PSNR / SSIM / NMSE per
+group, the gap to the Oracle and the time relative to retraining, from main_test_unlearn.py --json files.
+
+    python -m utils.recon_compare --results runs/mri_unlearn/results --out runs/mri_unlearn/table
+
+reads every {nn}_{row}.json (rows in the order of nn) and writes table.md, table.csv and table.png."""
+import json
+import re
+from pathlib import Path
+from typing import Sequence
+
+from arg_parser import Parser
+
+from . import tables
+from .errors import UserError, run_cli
+from .io import save_csv, save_text
+from .plots import finish, pyplot
+
+RESULT_FILE = re.compile(r"(?P<order>\d+)_(?P<row>.+)\.json")
+METRICS = (("psnr", "PSNR", ".2f"), ("ssim", "SSIM", ".3f"), ("nmse", "NMSE", ".4f"))
+
+
+def read_results(folder: Path) -> list[tuple[str, dict]]:
+    """(row name, report) in file order."""
+    files = [(m, p) for p in folder.glob("*.json") if (m := RESULT_FILE.fullmatch(p.name))]
+    if not files:
+        raise UserError(f"no {{nn}}_{{row}}.json results in {folder}; run experiments/mri_unlearn.sh")
+    return [(m["row"], json.loads(p.read_text())) for m, p in sorted(files, key=lambda mp: int(mp[0]["order"]))]
+
+
+def table_rows(results: list[tuple[str, dict]]) -> tuple[list[str], list[dict]]:
+    """Column names and one plain row per model: retain groups first, then the forget group."""
+    first = results[0][1]
+    forget = first["forget_group"]
+    groups = [g for g in first["groups"] if g != forget] + [forget]
+    columns = [f"{g} {label}" for g in groups for _, label, _ in METRICS]
+    rows = []
+    for name, report in results:
+        row = {"model": name}
+        for g in groups:
+            for key, label, _ in METRICS:
+                row[f"{g} {label}"] = report["groups"][g][key]
+                row[f"{g} {label} std"] = report["groups"][g][f"{key}_std"]
+        gap = report.get("gap") or {}
+        row["gap PSNR (mean over groups)"] = sum(gap[g]["psnr"] for g in groups) / len(groups) if gap else None
+        row["time s"] = report.get("unlearn_time_s")
+        row["time / retrain"] = report.get("rte_ratio")
+        rows.append(row)
+    return columns, rows
+
+
+def markdown(columns: list[str], rows: list[dict]) -> str:
+    formats = {f"{g} {label}": fmt for g in {c.rsplit(' ', 1)[0] for c in columns} for _, label, fmt in METRICS}
+    body = []
+    for row in rows:
+        cells = [row["model"]]
+        for c in columns:
+            cells.append(f"{format(row[c], formats[c])} ± {format(row[c + ' std'], formats[c])}")
+        for key, fmt in (("gap PSNR (mean over groups)", ".2f"), ("time s", ".1f"), ("time / retrain", ".2f")):
+            cells.append("" if row[key] is None else format(row[key], fmt))
+        body.append(cells)
+    return tables.markdown_table(["Model", *columns, "Gap PSNR", "Time (s)", "Time / retrain"], body)
+
+
+def figure(columns: list[str], rows: list[dict], path: Path) -> Path:
+    """PSNR and SSIM per group, one bar group per model."""
+    plt = pyplot()
+    fig, axes = plt.subplots(1, 2, figsize=(max(8, 1.1 * len(rows) + 4), 4.2))
+    names = [r["model"] for r in rows]
+    for ax, label in zip(axes, ("PSNR", "SSIM")):
+        wanted = [c for c in columns if c.endswith(f" {label}")]
+        width = 0.8 / len(wanted)
+        for i, column in enumerate(wanted):
+            xs = [k + (i - (len(wanted) - 1) / 2) * width for k in range(len(rows))]
+            ax.bar(xs, [r[column] for r in rows], width, yerr=[r[column + " std"] for r in rows], capsize=2,
+                   label=column.rsplit(" ", 1)[0])
+        ax.set_xticks(range(len(rows)), names, rotation=45, ha="right", fontsize=8)
+        ax.set_ylabel(label + (" (dB)" if label == "PSNR" else ""))
+        ax.grid(axis="y", alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.suptitle("Forgetting an organ: test-set quality per group (mean ± std over volumes)", fontsize=10)
+    return finish(fig, path)
+
+
+def main(argv: Sequence[str] | None = None) -> Path:
+    parser = Parser(description=__doc__)
+    parser.add_argument("--results", required=True, help="folder of {nn}_{row}.json from main_test_unlearn.py --json")
+    parser.add_argument("--out", required=True, help="folder for table.md, table.csv, table.png")
+    args = parser.parse_args(argv)
+    columns, rows = table_rows(read_results(Path(args.results)))
+    out = Path(args.out)
+    text = markdown(columns, rows)
+    save_text(text + "\n", out / "table.md")
+    save_csv(rows, out / "table.csv")
+    figure(columns, rows, out / "table.png")
+    print(text)
+    print(f"wrote {out}/table.md, table.csv, table.png")
+    return out
+
+
+if __name__ == "__main__":
+    run_cli(main)
