@@ -3,6 +3,7 @@ the brain, runs repeat exactly, and every user mistake is one line and exit 2 wi
 import json
 import shutil
 from pathlib import Path
+from types import SimpleNamespace
 
 import h5py
 import pytest
@@ -14,8 +15,13 @@ import main_test
 import main_test_unlearn
 import main_train
 import main_unlearn
+from arg_parser import build_parser
+from datasets.mri import load_recon
 from datasets.mri_phantoms import generate
 from tests.conftest import fingerprint
+from utils.checkpoints import load_model
+from utils.recon_loop import evaluate_recon
+from utils.recon_report import SliceViewer
 
 MASK = ["--mask_type", "random", "--accelerations", "4", "--center_fractions", "0.08"]
 NET = ["--arch", "unet", "--chans", "16", "--num_pool_layers", "3"]
@@ -92,6 +98,48 @@ def test_salun_mask_keeps_masked_weights_and_main_forget_writes_its_files(recon)
     moved = [not torch.equal(before[k], after[k]) for k in mask]
     assert all(frozen) and any(moved)
     assert (save_dir / "eval_result.json").is_file()
+
+
+def test_resume_gives_the_same_weights_as_an_uninterrupted_run(recon, tmp_path):
+    tiny = [*recon["groups"][:-4], "--model_dir", str(tmp_path / "mw"), "--runs_dir", str(tmp_path / "runs"),
+            "--arch", "unet", "--chans", "4", "--num_pool_layers", "2", "--scheduler", "none"]
+    main_train.main([*tiny, "--save_model_id", "whole", "--epochs", "2"])
+    main_train.main([*tiny, "--save_model_id", "split", "--epochs", "1"])
+    main_train.main([*tiny, "--save_model_id", "split", "--epochs", "2", "--resume"])
+    whole = torch.load(tmp_path / "mw" / "whole_last.pt", weights_only=True)
+    split = torch.load(tmp_path / "mw" / "split_last.pt", weights_only=True)
+    assert all(torch.equal(whole["state_dict"][k], split["state_dict"][k]) for k in whole["state_dict"])
+    assert len(split["meta"]["history"]) == 2 and split["optimizer"]["state"]
+
+
+def test_varnet_trains_tests_and_unlearns_on_multi_coil_data(tmp_path):
+    for family, seed in (("brain", 1), ("knee", 2)):
+        generate(tmp_path / family, family, volumes=1, slices=2, size=32, coils=3, seed=seed)
+    groups = ["--train_groups", f"brain:{tmp_path / 'brain'},knee:{tmp_path / 'knee'}", "--mask_type", "equispaced",
+              "--accelerations", "4", "8", "--center-fractions", "0.08", "0.04", "--batch_size", "2",
+              "--model_dir", str(tmp_path / "mw"), "--runs_dir", str(tmp_path / "runs")]
+    main_train.main([*groups, "--arch", "varnet", "--num_cascades", "2", "--chans", "4", "--num_pool_layers", "2",
+                     "--sens_chans", "2", "--sens_pools", "1", "--loss", "ssim_l1", "--epochs", "1",
+                     "--save_model_id", "vn", "--num_workers", "2"])
+    report = main_test.main([*groups, "--model_id", "vn_best", "--no_gui"])
+    assert set(report["groups"]) == {"brain", "knee"} and report["groups"]["knee"]["psnr"] > 0
+    out_id = main_unlearn.main([*groups, "--model_id", "vn_best", "--forget_group", "knee", "--unlearn", "NL_FT",
+                                "--unlearn_epochs", "1"])
+    assert "knee-retain25_NL_FT" in out_id
+
+
+def test_viewer_steps_through_slices(recon):
+    args = build_parser("data", "model", "system", "output").parse_args(recon["groups"])
+    data = load_recon(args)
+    model, meta = load_model("orig_best", args.model_dir, data.describe(), torch.device("cpu"))
+    examples = evaluate_recon(model, data, "test", meta["kind"], torch.device("cpu"))["examples"]
+    viewer = SliceViewer(examples, "test", interactive=False)
+    first = viewer.axes[2].images[0].get_array().copy()
+    viewer.on_key(SimpleNamespace(key="right"))
+    assert viewer.at == 1 and not (viewer.axes[2].images[0].get_array() == first).all()
+    viewer.on_key(SimpleNamespace(key="left"))
+    viewer.on_key(SimpleNamespace(key="left"))
+    assert viewer.at == len(examples) - 1
 
 
 # ---- bad input: one line on stderr, exit 2, nothing written or overwritten ----
