@@ -10,8 +10,12 @@ TASK_DEFAULTS = {
 }
 
 
+FEDERATED_DEFAULTS = {"lr": 1e-4, "optimizer": "rmsprop"}  # FL-MRCM's recipe
+
+
 def task_of(args: argparse.Namespace) -> str:
-    return "reconstruction" if getattr(args, "train_groups", None) else "classification"
+    """Reconstruction when MRI groups (--train_groups) or sites (--sites) are named, else classification."""
+    return "reconstruction" if getattr(args, "train_groups", None) or getattr(args, "sites", None) else "classification"
 
 
 class Parser(argparse.ArgumentParser):
@@ -23,7 +27,10 @@ class Parser(argparse.ArgumentParser):
 
     def parse_known_args(self, args=None, namespace=None):
         parsed, rest = super().parse_known_args(args, namespace)
-        for key, value in TASK_DEFAULTS[task_of(parsed)].items():
+        defaults = TASK_DEFAULTS[task_of(parsed)]
+        if getattr(parsed, "federated", None) or getattr(parsed, "forget_site", None):
+            defaults = {**defaults, **FEDERATED_DEFAULTS}
+        for key, value in defaults.items():
             if getattr(parsed, key, value) is None:
                 setattr(parsed, key, value)
         return parsed, rest
@@ -71,6 +78,13 @@ def _data(p: argparse._ArgumentGroup) -> None:
     p.add_argument("--train_groups", default=None, metavar="NAME:DIR[,NAME:DIR]",
                    help="reconstruction: named groups (organs, sites) of fastMRI-style .h5 volumes, each DIR holding "
                         "train/ val/ test/ (or T1/ T2/ with --sequence); e.g. brain:data/brain,knee:data/knee")
+    p.add_argument("--sites", default=None, metavar="L:DIR[,L:DIR]",
+                   help="federated reconstruction: one site (hospital) per letter, e.g. B:data/brats,F:data/fastmri; "
+                        "each DIR in the FL-MRCM layout T1/ T2/ (with --sequence) or train/ val/ test/")
+    p.add_argument("--train_dataset", default=None, metavar="LETTERS",
+                   help="federated: the sites that train, e.g. BFHI (default: every site of --sites)")
+    p.add_argument("--test_dataset", default=None, metavar="LETTER",
+                   help="federated: the target site, validated every round (FL-MRCM aligns to it)")
     p.add_argument("--sequence", choices=["T1", "T2"], default=None, help="FL-MRCM layout: DIR/{T1,T2}/{train,val,test}")
     p.add_argument("--challenge", choices=["singlecoil", "multicoil"], default=None,
                    help="reconstruction: the k-space the files must hold (default: what the files hold)")
@@ -107,6 +121,20 @@ def _training(p: argparse._ArgumentGroup) -> None:
     p.add_argument("--weight_decay", type=non_negative_float, default=None, help="default 5e-4 (reconstruction: 0)")
     p.add_argument("--loss", choices=["l1", "ssim", "ssim_l1"], default="l1",
                    help="reconstruction loss; ssim_l1 = SSIM + 1e-5·L1 (seed 000)")
+    p.add_argument("--federated", choices=["fedavg", "mrcm"], default=None,
+                   help="train across --sites: FL-MR (FedAvg) or FL-MRCM (+ latent alignment to --test_dataset); "
+                        "--epochs counts communication rounds (lr 1e-4, RMSprop by default)")
+    p.add_argument("--num_users", type=positive_int, default=None, help="federated: number of training sites (a check)")
+    p.add_argument("--local_ep", type=positive_int, default=1, help="federated: local epochs per round")
+    p.add_argument("--local_bs", type=positive_int, default=None, help="federated: local batch size (default --batch_size)")
+    p.add_argument("--fedavg_weights", choices=["equal", "size"], default="equal",
+                   help="FedAvg: unweighted mean (the reference) or weighted by each site's train slices")
+    p.add_argument("--lr_step", type=positive_int, default=40, help="federated: local lr × 0.1 every this many rounds")
+    p.add_argument("--adv_weight", type=non_negative_float, default=1.0, help="FL-MRCM: weight of the adversarial term")
+    p.add_argument("--unlearn_interval", type=non_negative_int, default=0,
+                   help="federated: store the global model and every site's update every N rounds (FedEraser needs "
+                        "them; 0 = store none)")
+    p.add_argument("--continues", action="store_true", help="federated: resume {save_model_id}_last.pt (as --resume)")
     p.add_argument("--scheduler", choices=["cosine", "step", "none"], default="cosine",
                    help="per-step learning-rate schedule; step = x0.1 at 50%% and 75%% of the epochs")
     p.add_argument("--warmup_epochs", type=non_negative_int, default=0)
@@ -150,6 +178,9 @@ def _unlearning(p: argparse._ArgumentGroup) -> None:
     p.add_argument("--spkd_sp_weight", type=non_negative_float, default=None,
                    help="SPKD weight of similarity-preserving distillation on retain (10)")
     p.add_argument("--forget_group", default=None, help="reconstruction: the group of --train_groups to forget (knee)")
+    p.add_argument("--forget_site", default=None, help="federated: the site (letter) that leaves the federation")
+    p.add_argument("--forget_local_epoch_ratio", type=positive_float, default=None,
+                   help="federaser: calibration epochs = local_ep × this (0.5)")
     p.add_argument("--retain_ratio", type=positive_float, default=None,
                    help="reconstruction: seeded share of the retain slices the method sees (FT 1.0, *_FT 0.25)")
     p.add_argument("--noise_lambda", type=non_negative_float, default=None,

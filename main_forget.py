@@ -21,7 +21,7 @@ def main(argv=None) -> dict:
     result_file = Path(args.save_dir) / "eval_result.json"
     refuse_existing([checkpoint, result_file], args.overwrite)
     setup = load_setup(args)
-    method = get_method(args.unlearn, family(setup.data))
+    method = get_method(args.unlearn, family(setup.data, setup.meta))
     mask = None
     if method.masked:
         if not args.mask_path:

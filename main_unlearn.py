@@ -15,11 +15,11 @@ def main(argv=None) -> str:
     parser.add_argument("--list", action="store_true", help="list the unlearning methods and exit")
     args = parser.parse_args(argv)
     if args.list:
-        for family in ("classification", "reconstruction"):
+        for family in ("classification", "reconstruction", "federated"):
             print(f"{family}: {', '.join(unlearn.available(family))}")
         return ""
     setup = load_setup(args)
-    method = unlearn.get_method(args.unlearn, unlearn.family(setup.data))
+    method = unlearn.get_method(args.unlearn, unlearn.family(setup.data, setup.meta))
     hp = planned_hparams(args, setup.meta)
     stem = checkpoints.find_checkpoint(args.model_id, args.model_dir).stem
     out_id = unlearn.unlearned_id(stem, setup.forget.label(hp), args.unlearn, args.mask_thresh, hp["epochs"], hp["lr"])

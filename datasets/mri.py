@@ -232,10 +232,11 @@ def mask_func_from_args(args: argparse.Namespace) -> MaskFunc:
 
 
 def load_recon(args: argparse.Namespace, groups: str | None = None) -> ReconData:
-    """The reconstruction data the flags describe (--train_groups, or `groups` in the same spelling)."""
+    """The reconstruction data the flags describe (--train_groups or --sites, or `groups` in the same spelling)."""
     if not 0 < args.sample_rate <= 1:
         raise UserError(f"--sample_rate {args.sample_rate} must be in (0, 1]")
-    roots = parse_groups(groups or args.train_groups)
+    sites = getattr(args, "sites", None)
+    roots = parse_groups(groups or args.train_groups or sites, "--train_groups" if groups or args.train_groups else "--sites")
     return ReconData(roots, mask_func_from_args(args), sequence=args.sequence, resolution=args.resolution,
                      sample_rate=args.sample_rate, seed=args.seed, cache_mb=args.cache_mb, challenge=args.challenge)
 

@@ -32,7 +32,8 @@ DEFAULT_BATCH_SIZE = 100  # seed 001's --unlearn_batch_size
 HP_FLAGS = {"epochs": "unlearn_epochs", "lr": "unlearn_lr", "batch_size": "unlearn_batch_size", "alpha": "alpha", "beta": "beta", "msteps": "msteps",
             "kd_T": "kd_T", "ssd_alpha": "SSDselectwt", "ssd_lambda": "SSDdampening", "k": "k",
             "ce_weight": "spkd_ce_weight", "sp_weight": "spkd_sp_weight", "retain_ratio": "retain_ratio",
-            "noise_lambda": "noise_lambda", "l1_lambda": "l1_lambda"}
+            "noise_lambda": "noise_lambda", "l1_lambda": "l1_lambda",
+            "forget_local_epoch_ratio": "forget_local_epoch_ratio"}
 
 
 def register(name: str, *, salun: bool = True, task: str = "classification", **defaults):
@@ -58,13 +59,17 @@ def get_method(name: str, task: str = "classification") -> Method:
 
 
 def resolve_hparams(method: Method, args: argparse.Namespace, parent_meta: dict) -> dict:
-    """The method's defaults, overridden by the flags the user gave; retrain defaults to the original recipe."""
+    """The method's defaults, overridden by the flags the user gave; retrain defaults to the original recipe, and a
+    default of "parent" to the original's flag of that name."""
     hp = {"batch_size": DEFAULT_BATCH_SIZE, "optimizer": "sgd", **method.defaults}
     if hp.pop("from_parent", False):
         parent = parent_meta.get("args", {})
         for key in ("epochs", "lr", "optimizer", "momentum", "weight_decay", "scheduler", "warmup_epochs", "batch_size"):
             if parent.get(key) is not None:
                 hp[key] = parent[key]
+    for key, value in hp.items():
+        if value == "parent":  # this knob defaults to the original's training flag
+            hp[key] = parent_meta.get("args", {}).get(key)
     for key, flag in HP_FLAGS.items():
         if key in hp and getattr(args, flag, None) is not None:
             hp[key] = getattr(args, flag)
@@ -74,20 +79,23 @@ def resolve_hparams(method: Method, args: argparse.Namespace, parent_meta: dict)
     return hp
 
 
-def family(data) -> str:
-    """The method family data need: "reconstruction" for MRI groups, else "classification"."""
+def family(data, meta: dict | None = None) -> str:
+    """The method family: "federated" for a model trained across sites, "reconstruction" for other MRI models,
+    else "classification"."""
+    if meta and meta.get("federated"):
+        return "federated"
     return "reconstruction" if data.task == "reconstruction" else "classification"
 
 
 def run(model: nn.Module, data: ImageDataset, forget: ForgetSet, meta: dict, args: argparse.Namespace,
         device: torch.device, mask: dict | None = None, show: bool = True) -> tuple[nn.Module, dict]:
     """Unlearn `forget` from `model` with the method `args.unlearn`; returns the new model and what was done."""
-    method = get_method(args.unlearn, family(data))
+    method = get_method(args.unlearn, family(data, meta))
     if method.masked and mask is None:
         raise UserError(f"{method.name} needs a saliency mask: run generate_mask.py, then pass --mask_thresh (or --mask_path)")
     hp = resolve_hparams(method, args, meta)
     mask = mask if method.masked else None
-    if method.task == "reconstruction":
+    if method.task in ("reconstruction", "federated"):
         from .recon.task import ReconTask
         task = ReconTask(data, forget, meta, device, hp, mask, show=show, num_workers=args.num_workers)
     else:
@@ -123,4 +131,4 @@ def unlearned_id(model_id: str, what: str, method_id: str, mask_thresh: float, e
 
 
 from . import (bad_teacher, boundary_expanding, boundary_shrink, cf, eu, ft, ft_prune, ga,  # noqa: E402,F401
-               neggrad_plus, recon, retrain, rl, scrub, spkd, ssd, wfisher)
+               federated, neggrad_plus, recon, retrain, rl, scrub, spkd, ssd, wfisher)

@@ -55,7 +55,8 @@ def load_setup(args: argparse.Namespace, forget_from_meta: bool = False) -> Setu
 
 
 def planned_hparams(args: argparse.Namespace, meta: dict) -> dict:
-    return resolve_hparams(get_method(args.unlearn, checkpoints.family(meta.get("task"))), args, meta)
+    kind = "federated" if meta.get("federated") else checkpoints.family(meta.get("task"))
+    return resolve_hparams(get_method(args.unlearn, kind), args, meta)
 
 
 def unlearn_model(setup: Setup, args: argparse.Namespace, mask: dict | None, model_id: str) -> tuple[nn.Module, dict]:

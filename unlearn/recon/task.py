@@ -35,14 +35,14 @@ class GroupForget:
         return self.group if ratio in (None, 1.0) else f"{self.group}-retain{ratio * 100:g}"
 
 
-def resolve_group(data: ReconData, group: str | None) -> GroupForget:
-    """The forget set --forget_group names, checked against the groups."""
+def resolve_group(data: ReconData, group: str | None, flag: str = "--forget_group") -> GroupForget:
+    """The forget set --forget_group (or --forget_site) names, checked against the groups."""
     if not group:
-        raise UserError(f"say which group to forget: --forget_group NAME (one of: {', '.join(data.groups)})")
+        raise UserError(f"say which group to forget: {flag} NAME (one of: {', '.join(data.groups)})")
     if group not in data.groups:
-        raise UserError(f"--forget_group {group!r} is not among the groups ({', '.join(data.groups)}) of --train_groups")
+        raise UserError(f"{flag} {group!r} is not among the groups ({', '.join(data.groups)}) of the data")
     if len(data.groups) < 2:
-        raise UserError(f"--forget_group {group}: the data hold only that group; nothing would be left to retain")
+        raise UserError(f"{flag} {group}: the data hold only that group; nothing would be left to retain")
     rows, start = [], 0
     for g in data.groups:
         n = sum(v.num_slices for v in data.volumes("train", [g]))

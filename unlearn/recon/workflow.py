@@ -30,11 +30,15 @@ def load_recon_setup(args: argparse.Namespace, forget_from_meta: bool = False) -
     device = resolve_device(args.device)
     data = load_recon(args)
     model, meta = checkpoints.load_model(args.model_id, args.model_dir, data.describe(), device, args.arch)
+    named = args.forget_site or args.forget_group
+    flag = "--forget_site" if args.forget_site else "--forget_group"
     stored = meta.get("forget", {}).get("group") if forget_from_meta else None
-    if stored and args.forget_group and args.forget_group != stored:
-        raise UserError(f"{args.model_id} forgot group {stored}, not --forget_group {args.forget_group}; drop the flag "
-                        f"or pass --forget_group {stored}")
-    forget = resolve_group(data, stored or args.forget_group)
+    if stored and named and named != stored:
+        raise UserError(f"{args.model_id} forgot {stored}, not {flag} {named}; drop the flag or pass {flag} {stored}")
+    federation = meta.get("federated", {}).get("sites")
+    if federation and named and not stored and named not in federation:
+        raise UserError(f"--forget_site {named} is not in the federation of {args.model_id} (sites: {''.join(federation)})")
+    forget = resolve_group(data, stored or named, flag)
     return ReconSetup(device, data, model, meta, forget)
 
 

@@ -1,0 +1,121 @@
+"""main_train.py --federated: rounds of local training at every site and FedAvg, with per-round checkpoints,
+validation on the target site, stored client updates for FedEraser, and --continues."""
+import argparse
+import time
+
+import torch
+
+from datasets.mri import ReconData, load_recon
+
+from . import checkpoints, distributed, plots
+from .device import seed_everything
+from .errors import UserError
+from .federated import (Federation, LocalRecipe, clone_state, federation_from_args, make_clients, run_round,
+                        updates_folder)
+from .io import save_csv, save_torch
+from .recon import model_kind, model_kwargs
+from .recon_loop import evaluate_recon, mean_psnr
+from .recon_training import build_model
+from .training import check_outputs, output_paths, plain_args
+
+
+def validation_split(data: ReconData, fed: Federation) -> tuple[str, list[str]]:
+    """The target site's val split (its test split if it has no val), or every training site's val."""
+    if fed.target:
+        return ("val" if data.has_split("val", fed.target) else "test"), [fed.target]
+    return "val", [s for s in fed.sites if data.has_split("val", s)]
+
+
+def train_federated(args: argparse.Namespace) -> dict:
+    """Train (or continue) the federation the flags describe; returns a summary of the run."""
+    dist = distributed.setup(args.device)
+    try:
+        return _train(args, dist)
+    finally:
+        dist.close()
+
+
+def _train(args: argparse.Namespace, dist: distributed.Dist) -> dict:
+    args.resume = args.resume or args.continues
+    paths = output_paths(args)
+    check_outputs(args, paths)
+    data = load_recon(args)
+    fed = federation_from_args(args, data)
+    if dist.enabled and dist.world_size != len(fed.sites):
+        raise UserError(f"torchrun started {dist.world_size} processes for {len(fed.sites)} training sites; "
+                        f"pass --nproc_per_node {len(fed.sites)} (one process per site)")
+    arch = (args.arch or "unet").lower()
+    if model_kind(arch) != "image":
+        raise UserError("federated training uses the U-Net (--arch unet): FL-MRCM aligns its bottleneck features")
+    resumed = checkpoints.load_checkpoint(paths["last"]) if args.resume else None
+    if resumed:
+        checkpoints.check_compatible(resumed["meta"], data.describe(), str(paths["last"]), arch)
+        if resumed["meta"]["epoch"] >= args.epochs:
+            raise UserError(f"{paths['last']} has already run {resumed['meta']['epoch']} rounds; raise --epochs")
+    meta = {**data.describe(), "arch": arch, "kind": "image", "loss": args.loss, "model_id": args.save_model_id,
+            "model_kwargs": resumed["meta"]["model_kwargs"] if resumed else model_kwargs(arch, args),
+            "args": plain_args(args), "federated": {**fed.to_meta(), "unlearn_interval": args.unlearn_interval}}
+    seed_everything(args.seed)
+    model = build_model(meta).to(dist.device)
+    global_state = clone_state(model)
+    recipe = LocalRecipe.from_args(args, "image", args.loss)
+    clients = make_clients(data, fed, model, recipe, dist.device, [fed.sites[dist.rank]] if dist.enabled else None)
+    history, start, best = [], 0, {"val_psnr": -1e9, "epoch": 0}
+    clients_dir = paths["last"].with_name(f"{args.save_model_id}_last_clients")
+    if resumed:
+        global_state = {k: v.to(dist.device) for k, v in resumed["state_dict"].items()}
+        start, history, best = resumed["meta"]["epoch"], resumed["meta"]["history"], resumed["meta"]["best"]
+        for client in clients:
+            if (clients_dir / f"{client.name}.pt").is_file():
+                client.load(torch.load(clients_dir / f"{client.name}.pt", map_location=dist.device, weights_only=True))
+    target = data.slices("train", "image", [fed.target], train=True) if fed.mode == "mrcm" else None
+    split, val_sites = validation_split(data, fed)
+    updates = updates_folder(args.model_dir, args.save_model_id)
+    if dist.is_main:
+        print(f"{'FL-MRCM' if fed.mode == 'mrcm' else 'FL-MR'}: {len(fed.sites)} sites ({''.join(fed.sites)}), "
+              f"{args.epochs} rounds × {args.local_ep} local epochs, target {fed.target or '-'}, on {dist.device}"
+              + (f" ×{dist.world_size} processes" if dist.enabled else ""))
+    for round_num in range(start, args.epochs):
+        started = time.perf_counter()
+        before = global_state
+        global_state, states, losses = run_round(model, global_state, clients, fed, round_num, recipe, dist.device,
+                                                 target, distributed=dist.enabled)
+        if args.unlearn_interval and round_num % args.unlearn_interval == 0:
+            if dist.is_main:
+                save_torch(before, updates / f"round{round_num:03d}_global.pt")
+            for name, state in states.items():
+                save_torch(state, updates / f"round{round_num:03d}_{name}.pt")
+        for client in clients:
+            if client.state():
+                save_torch(client.state(), clients_dir / f"{client.name}.pt")
+        model.load_state_dict(global_state)
+        row = {"epoch": round_num + 1, "lr": recipe.lr_at(round_num),
+               "train_loss": round(sum(losses.values()) / len(losses), 6), "val_psnr": "", "val_ssim": "", "seconds": 0.0}
+        if dist.is_main and val_sites:
+            report = evaluate_recon(model, data, split, "image", dist.device, batch_size=args.batch_size,
+                                    groups=val_sites, examples_per_group=0)
+            row["val_psnr"] = round(mean_psnr(report), 4)
+            row["val_ssim"] = round(sum(g["ssim"] for g in report["groups"].values()) / len(val_sites), 5)
+        row["seconds"] = round(time.perf_counter() - started, 3)
+        if dist.is_main:
+            history.append(row)
+            is_best = not val_sites or row["val_psnr"] > best["val_psnr"]
+            if is_best:
+                best = {"val_psnr": row["val_psnr"], "epoch": round_num + 1}
+            record = {**meta, "epoch": round_num + 1, "best": best, "history": history,
+                      "metrics": {"val_psnr": row["val_psnr"], "best_val_psnr": best["val_psnr"]}}
+            if is_best:
+                checkpoints.save_checkpoint(paths["best"], model, record)
+            checkpoints.save_checkpoint(paths["last"], model, record)
+            checkpoints.save_checkpoint(paths["last"].with_name(f"{args.save_model_id}_rounds") /
+                                        f"round{round_num + 1:03d}.pt", model, record)
+            save_csv(history, paths["log"])
+            print(f"round {round_num + 1}/{args.epochs}: loss {row['train_loss']:.4f}"
+                  + (f", {fed.target or 'val'} PSNR {row['val_psnr']:.2f} dB" if val_sites else "")
+                  + f" ({row['seconds']:.1f} s)", flush=True)
+        dist.barrier()
+    if not dist.is_main:
+        return {}
+    plots.training_curves(history, paths["curves"], (("loss", "loss"), ("psnr", "PSNR (dB)"), ("ssim", "SSIM")))
+    return {"best_val_psnr": best["val_psnr"], "best_epoch": best["epoch"], "best": str(paths["best"]),
+            "last": str(paths["last"]), "run_dir": str(paths["log"].parent), "history": history}
