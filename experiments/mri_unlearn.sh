@@ -58,4 +58,5 @@ for method in $METHODS; do
     esac
 done
 
-python -m utils.recon_compare --results "$RESULTS" --out "$OUT/table"
+python -m utils.recon_compare --results "$RESULTS" --out "$OUT/table" \
+    --title "Forgetting the knee: test-set quality per organ (mean ± std over volumes)"

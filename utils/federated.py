@@ -6,6 +6,7 @@ cross process boundaries (an all-reduce of the weighted states). Every random ch
 training depends on (seed, round, site) alone, so both ways give the same model.
 """
 import argparse
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -156,6 +157,7 @@ class LocalRecipe:
     seed: int
     adv_weight: float = 1.0
     num_workers: int = 0
+    epoch_share: float = 1.0  # share of each local epoch's batches a site trains on (FedEraser's calibration)
 
     @classmethod
     def from_args(cls, args: argparse.Namespace, kind: str, loss: str) -> "LocalRecipe":
@@ -214,7 +216,10 @@ def local_update(model: nn.Module, client: Client, round_num: int, recipe: Local
                              num_workers=recipe.num_workers, device=device)
         targets = iter(make_loader(target, recipe.batch_size, shuffle=True, seed=seed + 500, epoch=epoch,
                                    num_workers=recipe.num_workers, device=device)) if adversarial else None
-        for batch in loader:
+        limit = math.ceil(recipe.epoch_share * len(loader))
+        for step, batch in enumerate(loader):
+            if step == limit:
+                break
             batch = to_device(batch, device)
             if not adversarial:
                 loss = loss_fn(forward(model, batch, recipe.kind), batch).mean()

@@ -31,8 +31,8 @@ def read_results(folder: Path) -> list[tuple[str, dict]]:
 def table_rows(results: list[tuple[str, dict]]) -> tuple[list[str], list[dict]]:
     """Column names and one plain row per model: retain groups first, then the forget group."""
     first = results[0][1]
-    forget = first["forget_group"]
-    groups = [g for g in first["groups"] if g != forget] + [forget]
+    forget = first.get("forget_group")
+    groups = [g for g in first["groups"] if g != forget] + ([forget] if forget else [])
     columns = [f"{g} {label}" for g in groups for _, label, _ in METRICS]
     rows = []
     for name, report in results:
@@ -62,7 +62,7 @@ def markdown(columns: list[str], rows: list[dict]) -> str:
     return tables.markdown_table(["Model", *columns, "Gap PSNR", "Time (s)", "Time / retrain"], body)
 
 
-def figure(columns: list[str], rows: list[dict], path: Path) -> Path:
+def figure(columns: list[str], rows: list[dict], path: Path, title: str) -> Path:
     """PSNR and SSIM per group, one bar group per model."""
     plt = pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(max(8, 1.1 * len(rows) + 4), 4.2))
@@ -78,7 +78,7 @@ def figure(columns: list[str], rows: list[dict], path: Path) -> Path:
         ax.set_ylabel(label + (" (dB)" if label == "PSNR" else ""))
         ax.grid(axis="y", alpha=0.3)
         ax.legend(fontsize=8)
-    fig.suptitle("Forgetting an organ: test-set quality per group (mean ± std over volumes)", fontsize=10)
+    fig.suptitle(title, fontsize=10)
     return finish(fig, path)
 
 
@@ -86,13 +86,14 @@ def main(argv: Sequence[str] | None = None) -> Path:
     parser = Parser(description=__doc__)
     parser.add_argument("--results", required=True, help="folder of {nn}_{row}.json from main_test_unlearn.py --json")
     parser.add_argument("--out", required=True, help="folder for table.md, table.csv, table.png")
+    parser.add_argument("--title", default="Test-set quality per group (mean ± std over volumes)", help="figure title")
     args = parser.parse_args(argv)
     columns, rows = table_rows(read_results(Path(args.results)))
     out = Path(args.out)
     text = markdown(columns, rows)
     save_text(text + "\n", out / "table.md")
     save_csv(rows, out / "table.csv")
-    figure(columns, rows, out / "table.png")
+    figure(columns, rows, out / "table.png", args.title)
     print(text)
     print(f"wrote {out}/table.md, table.csv, table.png")
     return out

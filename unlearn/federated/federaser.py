@@ -2,9 +2,11 @@
 leaving site, calibrating every stored round with a short training of the remaining sites.
 
 From the first stored round: new_GM = FedAvg(old client models without the site). At each later stored round t,
-the remaining sites train from new_GM for local_ep × --forget_local_epoch_ratio epochs (at least one), and per
+the remaining sites train from new_GM for local_ep × --forget_local_epoch_ratio epochs (0.5 of an epoch: half of
+its batches), and per
 tensor new_GM ← new_GM + ‖mean(old_CM_t) − old_GM_t‖ · (mean(new_CM_t) − new_GM) / ‖mean(new_CM_t) − new_GM‖.
 """
+import math
 import re
 
 import torch
@@ -58,7 +60,9 @@ def federaser(model: nn.Module, task: ReconTask) -> nn.Module:
         return global_state, fedavg(clients, weights)
 
     new_gm = to_device(old(rounds[0])[1], task.device)
-    rest.recipe.local_ep = max(1, round(rest.recipe.local_ep * task.hp["forget_local_epoch_ratio"]))
+    share = rest.recipe.local_ep * task.hp["forget_local_epoch_ratio"]
+    rest.recipe.local_ep = max(1, math.ceil(share))
+    rest.recipe.epoch_share = min(1.0, share / rest.recipe.local_ep)
     for round_num in rounds[1:]:
         new_avg, _, _ = run_round(model, new_gm, rest.clients, rest.fed, round_num, rest.recipe, task.device)
         old_gm, old_avg = old(round_num)

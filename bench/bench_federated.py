@@ -1,0 +1,169 @@
+"""Federated MRI benchmark: seconds per FedAvg round in one process vs under torchrun (2 processes, a site each),
+and the share of a torchrun round spent communicating.
+
+Writes two phantom sites (A: brain, B: knee; FL-MRCM layout, T1) to a temporary folder and runs
+`main_train.py --federated fedavg` on them twice, both with OMP_NUM_THREADS=1 (one core per process, so torchrun
+may use both cores and in-process one): (1) in one process, the sites trained one after another, (2) through
+`torch.distributed.run --nproc_per_node 2`. Seconds per round come from each run's log.csv (round 1 skipped as
+warm-up); they include validation on the target site A by the main process, which is timed here separately.
+The communication cost is the all-reduce of the U-Net's state (utils.federated.all_reduce_average, what a torchrun
+round sends) timed alone, --repeats times, in a 2-process gloo group. Run from the repository root:
+
+    python bench/bench_federated.py --volumes 4 --slices 8 --size 64 --rounds 8
+"""
+import argparse
+import csv
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+import torch.distributed as torch_dist
+import torch.multiprocessing as mp
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from arg_parser import build_parser  # noqa: E402
+from datasets.mri import load_recon  # noqa: E402
+from datasets.mri_phantoms import generate  # noqa: E402
+from utils.errors import UserError, run_cli  # noqa: E402
+from utils.federated import all_reduce_average, clone_state  # noqa: E402
+from utils.recon import model_kwargs  # noqa: E402
+from utils.recon_loop import evaluate_recon  # noqa: E402
+from utils.recon_training import build_model  # noqa: E402
+from utils.tables import format_table  # noqa: E402
+
+SITES = {"A": "brain", "B": "knee"}
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def train_flags(folder: Path, run_id: str, args: argparse.Namespace) -> list[str]:
+    """main_train.py flags of the benchmarked federation (the same for both configurations)."""
+    return ["--federated", "fedavg", "--sites", ",".join(f"{s}:{folder / s}" for s in SITES), "--sequence", "T1",
+            "--train_dataset", "".join(SITES), "--test_dataset", "A", "--epochs", str(args.rounds),
+            "--chans", str(args.chans), "--num_pool_layers", str(args.num_pool_layers), "--local_ep", "1",
+            "--batch_size", str(args.batch_size), "--device", "cpu", "--save_model_id", run_id,
+            "--model_dir", str(folder / "model_weights"), "--runs_dir", str(folder / "runs")]
+
+
+def round_seconds(launcher: list[str], folder: Path, run_id: str, args: argparse.Namespace) -> list[float]:
+    """Train the federation with `launcher`; the seconds of every round after the first, from its log.csv."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    run = subprocess.run([*launcher, str(ROOT / "main_train.py"), *train_flags(folder, run_id, args)], cwd=ROOT,
+                         env=env, capture_output=True, text=True)
+    if run.returncode != 0:
+        raise UserError(f"{' '.join(launcher)} main_train.py failed:\n{run.stderr[-3000:]}")
+    with open(folder / "runs" / run_id / "log.csv", newline="") as f:
+        return [float(row["seconds"]) for row in csv.DictReader(f)][1:]
+
+
+def validation_seconds(folder: Path, args: argparse.Namespace) -> float:
+    """Median seconds of the per-round validation on site A's val split (one thread, as in the runs)."""
+    parsed = build_parser("data", "model", "training", "system", "output").parse_args(
+        train_flags(folder, "val", args))
+    data = load_recon(parsed)
+    model = build_model({"arch": "unet", "model_kwargs": model_kwargs("unet", parsed)})
+    times = []
+    for _ in range(4):
+        start = time.perf_counter()
+        evaluate_recon(model, data, "val", "image", torch.device("cpu"), batch_size=parsed.batch_size, groups=["A"],
+                       examples_per_group=0)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times[1:])
+
+
+def allreduce_worker(rank: int, port: int, kwargs: dict, repeats: int, queue) -> None:
+    """One of 2 gloo processes: time `repeats` all-reduces of the U-Net's state with FedAvg weight 1/2."""
+    torch.set_num_threads(1)
+    torch_dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=2)
+    state = clone_state(build_model({"arch": "unet", "model_kwargs": kwargs}))
+    times = []
+    for _ in range(repeats + 1):  # the first is a warm-up
+        torch_dist.barrier()
+        start = time.perf_counter()
+        all_reduce_average(state, 0.5)
+        times.append(time.perf_counter() - start)
+    if rank == 0:
+        queue.put(times[1:])
+    torch_dist.barrier()
+    torch_dist.destroy_process_group()
+
+
+def allreduce_seconds(kwargs: dict, repeats: int) -> float:
+    """Median seconds of one all-reduce of the model state between 2 processes."""
+    queue = mp.get_context("spawn").SimpleQueue()
+    mp.spawn(allreduce_worker, args=(free_port(), kwargs, repeats, queue), nprocs=2, join=True)
+    return statistics.median(queue.get())
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--volumes", type=int, default=4, help="training volumes per site")
+    parser.add_argument("--slices", type=int, default=8, help="slices per volume")
+    parser.add_argument("--size", type=int, default=64, help="phantom image size (pixels)")
+    parser.add_argument("--rounds", type=int, default=8, help="federated rounds per run (the first is not timed)")
+    parser.add_argument("--batch_size", type=int, default=8)
+    parser.add_argument("--chans", type=int, default=16, help="U-Net channels of the first level")
+    parser.add_argument("--num_pool_layers", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=50, help="timed all-reduces")
+    args = parser.parse_args(argv)
+    if args.rounds < 2:
+        raise UserError("--rounds must be 2 or more: the first round is a warm-up")
+    torch.set_num_threads(1)
+    load = os.getloadavg()[0]
+    print(f"machine: {os.cpu_count()} CPU cores (load average {load:.1f} before the run), "
+          f"torch {torch.__version__}; every process runs with 1 thread (OMP_NUM_THREADS=1), so in-process "
+          f"training uses one core and torchrun one core per site")
+    if load > 1.5:
+        print(f"warning: load average {load:.1f} on {os.cpu_count()} cores: other work shares them, "
+              f"timings are unreliable")
+
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        for site, family in SITES.items():
+            generate(folder / site, family, args.volumes, args.slices, args.size, sequence="T1", val_volumes=1,
+                     test_volumes=1)
+        kwargs = {"in_channels": 1, "chans": args.chans, "num_pool_layers": args.num_pool_layers}
+        state = clone_state(build_model({"arch": "unet", "model_kwargs": kwargs}))
+        floats = [v for v in state.values() if v.is_floating_point()]
+        numel, mb = sum(v.numel() for v in floats), sum(v.numel() * v.element_size() for v in floats) / 2**20
+        print(f"2 sites (A brain, B knee; T1), {args.volumes} train volumes × {args.slices} slices of "
+              f"{args.size}x{args.size} each, batch {args.batch_size}; U-Net chans {args.chans}, "
+              f"{args.num_pool_layers} pools, {numel:,} floats in {len(floats)} tensors ({mb:.2f} MB); "
+              f"{args.rounds} rounds × 1 local epoch, round 1 not timed")
+        local = round_seconds([sys.executable], folder, "inprocess", args)
+        dist = round_seconds([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
+                              "--master_port", str(free_port())], folder, "torchrun", args)
+        val = validation_seconds(folder, args)
+    comm = allreduce_seconds(kwargs, args.repeats)
+
+    t_local, t_dist = statistics.median(local), statistics.median(dist)
+    rows = [["in-process, 1 process (sites one after another)", t_local, t_local - val, 1.0, 1.0],
+            ["torchrun, 2 processes (a site each)", t_dist, t_dist - val, t_local / t_dist,
+             (t_local - val) / (t_dist - val)]]
+    print(format_table(["configuration", "s/round", "s/round less validation", "speed-up", "speed-up less validation"],
+                       rows, floatfmt=".3f"))
+    print(f"s/round is the median of rounds 2-{args.rounds}: in-process "
+          f"{', '.join(f'{s:.2f}' for s in local)}; torchrun {', '.join(f'{s:.2f}' for s in dist)}")
+    print(f"validation on site A's val split (main process, inside every round of both runs): {val:.3f} s "
+          f"(median of 3, timed alone)")
+    print(f"all-reduce of {numel:,} floats ({mb:.2f} MB, {len(floats)} tensors, one all_reduce each, gloo, "
+          f"2 processes) "
+          f"takes {1000 * comm:.2f} ms (median of {args.repeats}) = {100 * comm / t_dist:.2f} % of a torchrun round "
+          f"({100 * comm / (t_dist - val):.2f} % of it less validation); waiting for the slower site is not included")
+
+
+if __name__ == "__main__":
+    run_cli(main)
