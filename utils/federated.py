@@ -7,7 +7,7 @@ training depends on (seed, round, site) alone, so both ways give the same model.
 """
 import argparse
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -127,7 +127,6 @@ class Client:
     discriminator: Discriminator | None = None
     d_optimizer: torch.optim.Optimizer | None = None
     g_optimizer: torch.optim.Optimizer | None = None
-    extra: dict = field(default_factory=dict)
 
     def state(self) -> dict:
         """What --continues needs of this client (FL-MRCM only)."""

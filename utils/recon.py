@@ -92,8 +92,3 @@ def with_noisy_targets(batch: dict, rows: torch.Tensor, lam: float, generator: t
 def l1_norm(model: nn.Module) -> torch.Tensor:
     """‖θ‖₁ over every trainable weight."""
     return sum(p.abs().sum() for p in model.parameters() if p.requires_grad)
-
-
-def batch_size_of(batch: dict) -> int:
-    return len(batch["target"])
-

@@ -28,7 +28,7 @@ GROUP_HEADERS = ["group", "volumes", "PSNR dB", "SSIM", "NMSE", "zero-filled PSN
 
 def json_groups(report: dict) -> dict:
     """{"groups": {name: {"psnr", "ssim", "nmse", their _std, "volumes", "zero_filled": {...}}}}"""
-    return {"groups": {name: {k: v for k, v in g.items()} for name, g in report["groups"].items()}}
+    return {"groups": dict(report["groups"])}
 
 
 def example_figure(examples: list[Example], path: str | Path, title: str = "", per_group: int = 3) -> Path:
