@@ -9,6 +9,7 @@ import h5py
 import pytest
 import torch
 
+import examine_dataset
 import generate_mask
 import main_forget
 import main_test
@@ -48,6 +49,12 @@ def test_trained_unet_beats_the_zero_filled_input_by_3_db(recon):
     assert set(written["groups"]) == {"brain", "knee"}
     assert {"psnr", "ssim", "nmse"} <= set(written["groups"]["knee"])
     assert (recon["work"] / "runs" / "orig_best" / "reconstructions_test.png").is_file()
+
+
+def test_examine_dataset_counts_volumes_and_slices_per_group(recon, tmp_path):
+    counts = examine_dataset.main([*recon["groups"], "--no_gui", "--save_fig", str(tmp_path / "data.png")])
+    assert counts["brain/train"] == {"volumes": 8, "slices": 64} and counts["knee/test"] == {"volumes": 2, "slices": 16}
+    assert (tmp_path / "data.png").stat().st_size > 0
 
 
 def unlearn(recon, method: str, *extra: str) -> str:

@@ -43,13 +43,13 @@ def train_recon_epoch(model: nn.Module, loader, optimizer: torch.optim.Optimizer
 
 @dataclass
 class Example:
-    """One slice for figures and the viewer: zero-filled input, output and target in image units."""
+    """One slice for figures and the viewer: zero-filled input, output (None when only data are shown) and target."""
 
     group: str
     fname: str
     slice_num: int
     zero_filled: np.ndarray
-    output: np.ndarray
+    output: np.ndarray | None
     target: np.ndarray
 
 

@@ -4,7 +4,9 @@ from pathlib import Path
 
 import numpy as np
 
-from datasets.mri import load_recon
+import h5py
+
+from datasets.mri import SPLITS, load_recon
 
 from . import checkpoints, plots
 from .device import amp_dtype, resolve_device
@@ -43,16 +45,20 @@ def example_figure(examples: list[Example], path: str | Path, title: str = "", p
 
 
 def draw_example(axes, example: Example) -> None:
+    """Zero-filled, output, target, |error| ×5; without an output: zero-filled, target, |zero-filled − target| ×5."""
     top = float(example.target.max()) or 1.0
-    error = np.abs(example.output - example.target)
-    for ax, image, name, vmax in zip(axes, (example.zero_filled, example.output, example.target, 5 * error),
-                                     ("zero-filled", "output", "target", "|error| ×5"),
-                                     (top, top, top, top)):
+    if example.output is None:
+        panels = ((example.zero_filled, "zero-filled"), (example.target, "target"),
+                  (5 * np.abs(example.zero_filled - example.target), "|zero-filled − target| ×5"))
+    else:
+        panels = ((example.zero_filled, "zero-filled"), (example.output, "output"), (example.target, "target"),
+                  (5 * np.abs(example.output - example.target), "|error| ×5"))
+    for ax in axes:
         ax.clear()
-        ax.imshow(image, cmap="gray", vmin=0, vmax=vmax)
-        ax.set_title(f"{name}" + (f"\n{example.group} {example.fname} slice {example.slice_num}" if name == "zero-filled"
-                                  else ""), fontsize=7)
         ax.axis("off")
+    for i, (ax, (image, name)) in enumerate(zip(axes, panels)):
+        ax.imshow(image, cmap="gray", vmin=0, vmax=top)
+        ax.set_title(name + (f"\n{example.group} {example.fname} slice {example.slice_num}" if i == 0 else ""), fontsize=7)
 
 
 class SliceViewer:
@@ -110,3 +116,46 @@ def test_recon(args: argparse.Namespace) -> dict:
         if interactive:
             viewer.run()
     return json_groups(report)
+
+
+def examine_recon(args: argparse.Namespace) -> dict:
+    """examine_dataset.py for MRI groups: volumes and slices per group and split, k-space layout, and a figure of
+    zero-filled inputs (with --accelerations / --mask_type) beside their targets."""
+    data = load_recon(args)
+    rows, counts = [], {}
+    for group in data.groups:
+        for split in SPLITS:
+            volumes = data.volumes(split, [group]) if data.has_split(split, group) else []
+            counts[f"{group}/{split}"] = {"volumes": len(volumes), "slices": sum(v.num_slices for v in volumes)}
+            shape = ""
+            if volumes:
+                with h5py.File(volumes[0].path, "r") as f:
+                    shape = "×".join(map(str, f["kspace"].shape[1:]))
+            peaks = [v.max_value for v in volumes]
+            rows.append([group, split, len(volumes), counts[f"{group}/{split}"]["slices"], shape,
+                         f"{min(peaks):.3g}..{max(peaks):.3g}" if peaks else ""])
+    print(f"{data.name}: {data.challenge} k-space, {data.mask_func.kind} mask "
+          f"{'/'.join(f'{a:g}x' for a in data.mask_func.accelerations)}")
+    print(format_table(["group", "split", "volumes", "slices", "k-space per slice", "volume max"], rows))
+    examples = []
+    for group in data.groups:
+        if not data.has_split(args.split, group):
+            continue
+        slices = data.slices(args.split, "image", [group])
+        starts = [0]
+        for v in slices.volumes[:-1]:
+            starts.append(starts[-1] + v.num_slices)
+        for volume, start in list(zip(slices.volumes, starts))[:3]:
+            sample = slices[start + volume.num_slices // 2]
+            zf = (sample["image"][0] * sample["std"] + sample["mean"]).numpy()
+            examples.append(Example(group, Path(volume.path).name, volume.num_slices // 2, zf, None,
+                                    sample["target"].numpy()))
+    interactive = not args.no_gui and plots.has_display()
+    if examples and (args.save_fig or interactive):
+        viewer = SliceViewer(examples, f"{data.name} {args.split}", interactive)
+        if args.save_fig:
+            print(f"samples: {plots.save_figure(viewer.fig, args.save_fig)}")
+        if interactive:
+            viewer.run()
+    return counts
+
