@@ -100,3 +100,13 @@ def channel_stats(images: torch.Tensor, chunk: int = 4096) -> tuple[tuple[float,
     mean = total / count
     std = (total_sq / count - mean.square()).clamp_min(1e-12).sqrt().clamp_min(1e-3)
     return tuple(round(v, 6) for v in mean.tolist()), tuple(round(v, 6) for v in std.tolist())
+
+
+HOST_SHARE = 0.25  # splits above this share of the machine's RAM are memory-mapped, not loaded
+
+
+def host_memory_budget() -> int:
+    """Bytes of images a dataset may hold in RAM: a quarter of the machine's physical memory."""
+    import os
+    return int(HOST_SHARE * os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
+

@@ -4,13 +4,14 @@ from typing import Iterator
 import numpy as np
 import torch
 
-from .base import Split
+from .base import Split, host_memory_budget
 
 DEVICE_SHARE = 0.5  # a split moves onto the GPU when it needs at most this share of the free memory
 
 
 def place(split: Split, device: torch.device) -> Split:
-    """Put a split on `device` when it fits there; otherwise keep it in pinned host memory."""
+    """Put a split on `device` when it fits there; otherwise keep it in pinned host memory (or, when it is too
+    large for RAM, where it is: memory-mapped)."""
     if device.type != "cuda":
         return split.to(device)
     if split.images.device == device or split.images.is_pinned():
@@ -18,6 +19,8 @@ def place(split: Split, device: torch.device) -> Split:
     free, _ = torch.cuda.mem_get_info(device)
     if split.images.numel() + split.labels.numel() * split.labels.element_size() <= DEVICE_SHARE * free:
         return split.to(device)
+    if split.images.numel() > host_memory_budget():  # memory-mapped: pinning would copy it all into RAM
+        return split
     return Split(split.images.cpu().pin_memory(), split.labels.cpu().pin_memory())
 
 

@@ -1,15 +1,17 @@
 """MedMNIST 2D datasets, read straight from the npz files (the medmnist package gives metadata and downloads)."""
 import functools
 import re
+import zipfile
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from utils.errors import UserError
+from utils.io import atomic_path
 
 from . import register
-from .base import MULTI_LABEL, ImageDataset, Split
+from .base import MULTI_LABEL, ImageDataset, Split, host_memory_budget
 
 FLAGS_2D = ["PathMNIST", "ChestMNIST", "DermaMNIST", "OCTMNIST", "PneumoniaMNIST", "RetinaMNIST",
             "BreastMNIST", "BloodMNIST", "TissueMNIST", "OrganAMNIST", "OrganCMNIST", "OrganSMNIST"]
@@ -54,13 +56,56 @@ def read_npz(path: str | Path) -> dict[str, Split]:
         missing = [key for key in wanted if key not in archive.files]
         if missing:
             raise UserError(f"{path} lacks {', '.join(missing)}; a MedMNIST-layout npz holds {', '.join(wanted)}")
+        headers = {split: npz_member_header(path, f"{split}_images") for split in SPLITS}
+        mapped = sum(h[2] for h in headers.values()) > host_memory_budget()
         splits = {}
         for split in SPLITS:
-            images, labels = archive[f"{split}_images"], archive[f"{split}_labels"]
+            labels = archive[f"{split}_labels"]
+            images = mapped_images(path, split, headers[split]) if mapped else _images_nchw(
+                archive[f"{split}_images"], path, split)
             if len(images) != len(labels):
                 raise UserError(f"{path}: {split}_images has {len(images)} rows but {split}_labels has {len(labels)}")
-            splits[split] = (_images_nchw(images, path, split), _labels_2d(labels))
+            splits[split] = (images, _labels_2d(labels))
     return splits
+
+
+def npz_member_header(path: Path, key: str) -> tuple[tuple[int, ...], np.dtype, int, bool]:
+    """(shape, dtype, bytes, fortran order) of one array in an npz, read from its .npy header without loading it."""
+    with zipfile.ZipFile(path) as archive, archive.open(f"{key}.npy") as member:
+        version = np.lib.format.read_magic(member)
+        reader = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+        shape, fortran, dtype = reader(member)
+    return shape, dtype, int(np.prod(shape)) * dtype.itemsize, fortran
+
+
+def mapped_images(path: Path, split: str, header: tuple) -> torch.Tensor:
+    """A split's images as N×C×H×W uint8 memory-mapped from an uncompressed .npy written once next to the npz
+    ({name}.npz.cache/{split}_images.npy), streamed from the npz in chunks so the array never has to fit in RAM."""
+    shape, dtype, _, fortran = header
+    out_shape = (shape[0], 1, *shape[1:]) if len(shape) == 3 else (shape[0], shape[3], shape[1], shape[2])
+    if dtype != np.uint8 or fortran or len(shape) not in (3, 4) or (len(shape) == 4 and shape[3] not in (1, 3)):
+        with np.load(path) as archive:  # not MedMNIST's own layout: convert in memory
+            return _images_nchw(archive[f"{split}_images"], path, split)
+    cache = path.with_name(f"{path.name}.cache") / f"{split}_images.npy"
+    if not (cache.is_file() and cache.stat().st_mtime >= path.stat().st_mtime):
+        write_nchw_cache(path, split, shape, out_shape, cache)
+    return torch.from_numpy(np.load(cache, mmap_mode="c"))
+
+
+def write_nchw_cache(path: Path, split: str, shape: tuple, out_shape: tuple, cache: Path, rows: int = 4096) -> None:
+    """Stream N×H×W(×C) uint8 rows out of the npz into an N×C×H×W .npy, atomically."""
+    row_bytes = int(np.prod(shape[1:]))
+    with atomic_path(cache) as tmp:
+        out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=out_shape)
+        with zipfile.ZipFile(path) as archive, archive.open(f"{split}_images.npy") as member:
+            version = np.lib.format.read_magic(member)
+            (np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0)(member)
+            for start in range(0, shape[0], rows):
+                count = min(rows, shape[0] - start)
+                chunk = np.frombuffer(member.read(count * row_bytes), dtype=np.uint8).reshape(count, *shape[1:])
+                out[start:start + count] = chunk[:, None] if len(shape) == 3 else chunk.transpose(0, 3, 1, 2)
+        out.flush()
+        del out
 
 
 def _images_nchw(images: np.ndarray, path: Path, split: str) -> torch.Tensor:

@@ -74,3 +74,27 @@ def test_channel_stats_match_direct_computation():
     x = data.train.images.double() / 255
     assert data.mean[0] == pytest.approx(x.mean().item(), abs=1e-5)
     assert data.std[0] == pytest.approx(x.std(unbiased=False).item(), abs=1e-5)
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+def test_splits_larger_than_the_ram_budget_are_memory_mapped_from_an_npy_cache(tmp_path, monkeypatch, channels):
+    from datasets import medmnist_npz
+    path = write_medmnist_npz(tmp_path / "tiny.npz", channels=channels)
+    in_memory = datasets.load_npz_path(str(path))
+    monkeypatch.setattr(medmnist_npz, "host_memory_budget", lambda: 0)
+    monkeypatch.setattr(medmnist_npz, "write_nchw_cache", _small_chunks(medmnist_npz.write_nchw_cache))
+    mapped = datasets.load_npz_path(str(path))
+    cache = tmp_path / "tiny.npz.cache" / "train_images.npy"
+    assert cache.is_file() and isinstance(np.load(cache, mmap_mode="r"), np.memmap)
+    for split in ("train", "val", "test"):
+        assert torch.equal(mapped.split(split).images, in_memory.split(split).images)
+        assert torch.equal(mapped.split(split).labels, in_memory.split(split).labels)
+    assert mapped.mean == in_memory.mean
+    written = cache.stat().st_mtime_ns
+    datasets.load_npz_path(str(path))
+    assert cache.stat().st_mtime_ns == written  # written once, read again
+
+
+def _small_chunks(write):
+    """The cache writer with 7-row chunks, so streaming across chunk borders is exercised."""
+    return lambda *args: write(*args, rows=7)
