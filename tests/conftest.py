@@ -47,6 +47,15 @@ def cli(capsys):
     return Cli(capsys)
 
 
+def expect_user_error(result, *fragments: str) -> None:
+    """A Cli result of a user mistake: exit 2, one stderr line without a traceback, naming every fragment."""
+    code, _, err = result
+    assert code == 2, err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
+    for fragment in fragments:
+        assert fragment in err, err
+
+
 def fingerprint(folder: Path) -> dict[str, str]:
     """Content hash of every file under `folder`, to prove nothing was touched."""
     return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()

@@ -10,7 +10,7 @@ import torch
 import examine_dataset
 import main_test
 import main_train
-from tests.conftest import fingerprint, write_medmnist_npz
+from tests.conftest import expect_user_error, fingerprint, write_medmnist_npz
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -24,14 +24,6 @@ def work(trained_digits, tmp_path, monkeypatch):
     yield folder, model_id
     assert fingerprint(folder) == before
     assert not any(tmp_path.rglob("*.pt"))
-
-
-def expect_user_error(result, *fragments: str) -> None:
-    code, _, err = result
-    assert code == 2, err
-    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
-    for fragment in fragments:
-        assert fragment in err, err
 
 
 def dirs(folder: Path) -> list[str]:

@@ -17,7 +17,7 @@ import main_unlearn
 from arg_parser import build_parser
 from datasets.mri import load_recon
 from datasets.mri_phantoms import generate
-from tests.conftest import fingerprint
+from tests.conftest import expect_user_error, fingerprint
 from unlearn.federated.federaser import calibrated
 from utils.federated import fedavg, federation_from_args
 
@@ -207,14 +207,6 @@ def guarded(federation):
     yield federation
     assert fingerprint(models) == before
     assert not (federation["work"] / "runs" / "x").exists()
-
-
-def expect_user_error(result, *fragments: str) -> None:
-    code, _, err = result
-    assert code == 2, err
-    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
-    for fragment in fragments:
-        assert fragment in err, err
 
 
 def train_argv(guarded, *extra: str, sites: list[str] | None = None) -> list[str]:

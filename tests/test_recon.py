@@ -19,7 +19,7 @@ import main_unlearn
 from arg_parser import build_parser
 from datasets.mri import load_recon
 from datasets.mri_phantoms import generate
-from tests.conftest import fingerprint
+from tests.conftest import expect_user_error, fingerprint
 from utils.checkpoints import load_model
 from utils.recon_loop import evaluate_recon
 from utils.recon_report import SliceViewer
@@ -156,14 +156,6 @@ def guarded(recon):
     before = fingerprint(recon["work"] / "model_weights")
     yield recon
     assert fingerprint(recon["work"] / "model_weights") == before
-
-
-def expect_user_error(result, *fragments: str) -> None:
-    code, _, err = result
-    assert code == 2, err
-    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
-    for fragment in fragments:
-        assert fragment in err, err
 
 
 def group_copy(recon, tmp_path: Path, name: str) -> Path:
