@@ -190,6 +190,7 @@ class ReconData:
         self.groups = list(roots)
         self.name = "+".join(self.groups)
         self._volumes: dict[tuple[str, str], list[Volume]] = {}
+        self._slices: dict[tuple, SliceDataset] = {}
         self.challenge = challenge or self.volumes("train", self.groups[:1])[0].challenge
         self.volumes("train")  # check every training volume before anything else happens
 
@@ -216,8 +217,12 @@ class ReconData:
         return folder.is_dir() and any(folder.glob("*.h5"))
 
     def slices(self, split: str, kind: str, groups: list[str] | None = None, train: bool = False) -> SliceDataset:
-        return SliceDataset(self.volumes(split, groups), kind, self.mask_func, self.resolution, train, self.seed,
-                            self.cache_mb)
+        """The slices of a split's groups, built (and, when small, read into memory) once per data object."""
+        key = (split, kind, tuple(groups or self.groups), train)
+        if key not in self._slices:
+            self._slices[key] = SliceDataset(self.volumes(split, groups), kind, self.mask_func, self.resolution, train,
+                                             self.seed, self.cache_mb)
+        return self._slices[key]
 
     def describe(self) -> dict:
         """What a checkpoint trained on these data records, and what a loaded checkpoint is checked against."""

@@ -1,6 +1,8 @@
 """torchrun support: one process per device, gradients averaged by DistributedDataParallel."""
+import argparse
 import os
 from dataclasses import dataclass
+from typing import Callable
 
 import torch
 import torch.distributed as dist
@@ -43,3 +45,13 @@ def setup(device_flag: str) -> Dist:
     if not dist.is_initialized():
         dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
     return Dist(rank=dist.get_rank(), world_size=world_size, device=device)
+
+
+def run_in_group(train: Callable[[argparse.Namespace, Dist], dict], args: argparse.Namespace) -> dict:
+    """`train(args, dist)` inside torchrun's process group (if any), leaving the group afterwards."""
+    dist = setup(args.device)
+    try:
+        return train(args, dist)
+    finally:
+        dist.close()
+

@@ -12,11 +12,11 @@ from .device import seed_everything
 from .errors import UserError
 from .federated import (Federation, LocalRecipe, clone_state, federation_from_args, make_clients, run_round,
                         updates_folder)
-from .io import save_csv, save_torch
+from .io import save_torch
 from .recon import model_kind, model_kwargs
 from .recon_loop import evaluate_recon, mean_psnr
 from .recon_training import build_model
-from .training import check_outputs, output_paths, plain_args
+from .training import check_outputs, output_paths, plain_args, save_epoch
 
 
 def validation_split(data: ReconData, fed: Federation) -> tuple[str, list[str]]:
@@ -28,11 +28,7 @@ def validation_split(data: ReconData, fed: Federation) -> tuple[str, list[str]]:
 
 def train_federated(args: argparse.Namespace) -> dict:
     """Train (or continue) the federation the flags describe; returns a summary of the run."""
-    dist = distributed.setup(args.device)
-    try:
-        return _train(args, dist)
-    finally:
-        dist.close()
+    return distributed.run_in_group(_train, args)
 
 
 def _train(args: argparse.Namespace, dist: distributed.Dist) -> dict:
@@ -104,12 +100,9 @@ def _train(args: argparse.Namespace, dist: distributed.Dist) -> dict:
                 best = {"val_psnr": row["val_psnr"], "epoch": round_num + 1}
             record = {**meta, "epoch": round_num + 1, "best": best, "history": history,
                       "metrics": {"val_psnr": row["val_psnr"], "best_val_psnr": best["val_psnr"]}}
-            if is_best:
-                checkpoints.save_checkpoint(paths["best"], model, record)
-            checkpoints.save_checkpoint(paths["last"], model, record)
+            save_epoch(paths, model, record, is_best)
             checkpoints.save_checkpoint(paths["last"].with_name(f"{args.save_model_id}_rounds") /
                                         f"round{round_num + 1:03d}.pt", model, record)
-            save_csv(history, paths["log"])
             print(f"round {round_num + 1}/{args.epochs}: loss {row['train_loss']:.4f}"
                   + (f", {fed.target or 'val'} PSNR {row['val_psnr']:.2f} dB" if val_sites else "")
                   + f" ({row['seconds']:.1f} s)", flush=True)

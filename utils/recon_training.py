@@ -12,12 +12,11 @@ from datasets.mri import ReconData, load_recon, make_loader
 from . import checkpoints, plots
 from .device import amp_dtype, resolve_device, seed_everything
 from .errors import UserError
-from .io import save_csv
 from .recon import check_arch_fits, forward, model_kind, model_kwargs, sample_loss
 from .recon_loop import BatchLoss, evaluate_recon, mean_psnr, train_recon_epoch
 from .schedule import lr_factor
 from .train_loop import optimizer_for
-from .training import check_outputs, output_paths, plain_args
+from .training import check_outputs, output_paths, plain_args, save_epoch
 
 
 def build_model(meta: dict) -> nn.Module:
@@ -101,10 +100,7 @@ def fit(meta: dict, data: ReconData, args: argparse.Namespace, device: torch.dev
         if paths:
             record = {**meta, "epoch": epoch + 1, "best": best, "history": history,
                       "metrics": {"val_psnr": row["val_psnr"], "best_val_psnr": best["val_psnr"]}}
-            if is_best:
-                checkpoints.save_checkpoint(paths["best"], model, record)
-            checkpoints.save_checkpoint(paths["last"], model, record, optimizer=optimizer.state_dict(), epoch=epoch + 1)
-            save_csv(history, paths["log"])
+            save_epoch(paths, model, record, is_best, optimizer=optimizer.state_dict(), epoch=epoch + 1)
         bar.set_postfix(loss=f"{stats['loss']:.4f}", val_psnr=f"{row['val_psnr']:.2f}" if validate else "-")
     summary = {"best_val_psnr": best["val_psnr"], "best_epoch": best["epoch"], "model": model, "history": history}
     if paths:

@@ -45,6 +45,15 @@ def make_optimizer(model: nn.Module, args: argparse.Namespace) -> torch.optim.Op
     return optimizer_for(model.parameters(), args.optimizer, args.lr, args.momentum, args.weight_decay)
 
 
+def save_epoch(paths: dict[str, Path], model: nn.Module, record: dict, is_best: bool, **extra) -> None:
+    """After an epoch (or round): the best checkpoint when it is the best, the last one (+ `extra`, e.g. the
+    optimiser state to resume from) and the log."""
+    if is_best:
+        checkpoints.save_checkpoint(paths["best"], model, record)
+    checkpoints.save_checkpoint(paths["last"], model, record, **extra)
+    save_csv(record["history"], paths["log"])
+
+
 def plain_args(args: argparse.Namespace) -> dict:
     return {k: v for k, v in vars(args).items() if isinstance(v, (str, int, float, bool, list, type(None)))}
 
@@ -63,11 +72,7 @@ def load_resume_point(args: argparse.Namespace, path: Path, data_meta: dict) -> 
 
 def train_model(args: argparse.Namespace) -> dict:
     """Train (or resume) the model the flags describe; returns a summary of the run."""
-    dist = distributed.setup(args.device)
-    try:
-        return _train(args, dist)
-    finally:
-        dist.close()
+    return distributed.run_in_group(_train, args)
 
 
 def _train(args: argparse.Namespace, dist: distributed.Dist) -> dict:
@@ -143,10 +148,7 @@ def _train(args: argparse.Namespace, dist: distributed.Dist) -> dict:
                 best = {"val_acc": row["val_acc"], "epoch": epoch + 1}
             record = {**meta, "epoch": epoch + 1, "best": best, "history": history,
                       "metrics": {"val_acc": row["val_acc"], "best_val_acc": best["val_acc"]}}
-            if is_best:
-                checkpoints.save_checkpoint(paths["best"], model, record)
-            checkpoints.save_checkpoint(paths["last"], model, record, optimizer=optimizer.state_dict(), epoch=epoch + 1)
-            save_csv(history, paths["log"])
+            save_epoch(paths, model, record, is_best, optimizer=optimizer.state_dict(), epoch=epoch + 1)
             epochs.set_postfix(loss=f"{stats['loss']:.4f}", acc=f"{stats['acc']:.1f}",
                                val=f"{row['val_acc']:.1f}" if validate else "-")
         dist.barrier()
