@@ -1,10 +1,12 @@
 """Batches straight from in-memory uint8 tensors: seeded order, augmentation and normalisation on whole batches."""
+from dataclasses import replace
 from typing import Iterator
 
 import numpy as np
 import torch
 
 from .base import Split, host_memory_budget
+from .manipulate import PoisonedSplit
 
 DEVICE_SHARE = 0.5  # a split moves onto the GPU when it needs at most this share of the free memory
 
@@ -21,7 +23,7 @@ def place(split: Split, device: torch.device) -> Split:
         return split.to(device)
     if split.images.numel() > host_memory_budget():  # memory-mapped: pinning would copy it all into RAM
         return split
-    return Split(split.images.cpu().pin_memory(), split.labels.cpu().pin_memory())
+    return replace(split, images=split.images.cpu().pin_memory(), labels=split.labels.cpu().pin_memory())
 
 
 def epoch_generator(seed: int, epoch: int) -> torch.Generator:
@@ -64,7 +66,8 @@ class BatchLoader:
 
     With `shuffle` each epoch has its own seeded permutation (call `set_epoch`); with `augment`
     training batches get a random crop with padding and, where `hflip`, a random horizontal flip.
-    `indices` restricts the walk to those rows (a retain or forget set) without copying images.
+    `indices` restricts the walk to those rows (a retain or forget set) without copying images. The poisoned rows
+    of a PoisonedSplit get its trigger on every batch, after augmentation and normalisation.
     Under torch.distributed every rank walks the same global batches and keeps its share of each.
     """
 
@@ -80,6 +83,7 @@ class BatchLoader:
         self.pad = max(1, split.images.shape[-1] // 8)
         self.rank, self.world_size = rank, world_size
         self.normalize = Normalize(mean, std)
+        self.mean, self.std = tuple(mean), tuple(std)
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
@@ -108,9 +112,13 @@ class BatchLoader:
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         generator = epoch_generator(self.seed, self.epoch)
         for batch in self._global_batches(generator):
-            index = batch[self.rank::self.world_size].to(self.split.images.device)
+            rows = batch[self.rank::self.world_size]
+            index = rows.to(self.split.images.device)
             images = self.split.images[index].to(self.device, non_blocking=True)
             labels = self.split.labels[index].to(self.device, non_blocking=True)
             if self.augment:
                 images = random_crop_flip(images, self.pad, self.hflip, generator)
-            yield self.normalize(images), labels
+            images = self.normalize(images)
+            if isinstance(self.split, PoisonedSplit):
+                self.split.trigger.stamp(images, self.split.poisoned[rows].to(self.device), self.mean, self.std)
+            yield images, labels

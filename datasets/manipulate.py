@@ -2,8 +2,12 @@
 
 The manipulation is a plain dict stored in every checkpoint's meta ({"method", "indices", ...}), so
 later scripts rebuild exactly the same training set from the clean data without repeating flags.
+Poisoned images are stored clean: the split marks their rows, and BatchLoader stamps the trigger on every view
+after crop, flip and normalisation (corrective-unlearning-bench's DatasetWrapper), so augmentation never moves
+or crops it away.
 """
 import argparse
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
@@ -49,7 +53,7 @@ def plan(args: argparse.Namespace, data: ImageDataset) -> dict | None:
             raise UserError(f"--patch_size {p} does not fit {image}x{image} images; use 1..{image - 1}")
         if not 0 <= args.poison_target < data.num_classes:
             raise UserError(f"--poison_target {args.poison_target} is out of range 0..{data.num_classes - 1}")
-        candidates = (labels != args.poison_target).nonzero().flatten().numpy()
+        candidates = np.arange(len(labels))  # any class, the target's too, as in the reference
         spec |= {"patch_size": p, "poison_target": args.poison_target}
     elif method == "interclasslabelswap":
         a, b = parse_pair(args.confused_classes) if args.confused_classes else default_pair(data.num_classes)
@@ -76,27 +80,69 @@ def plan(args: argparse.Namespace, data: ImageDataset) -> dict | None:
     return spec | {"indices": sorted(int(i) for i in chosen)}
 
 
-def patch(images: torch.Tensor, size: int) -> torch.Tensor:
-    """BadNets trigger: a size×size square at the bottom-right corner at the brightest value, every channel."""
-    patched = images.clone()
-    patched[..., -size:, -size:] = 255
-    return patched
+@dataclass(frozen=True)
+class Trigger:
+    """BadNets trigger: a size×size square at the bottom-right, in every channel, at the brightest normalised value
+    of the clean training images (the reference's max_val: one scalar, the maximum over all pixels and channels)."""
+
+    size: int
+    levels: tuple[int, ...]  # per-channel uint8 maximum of the clean training images
+
+    def value(self, mean: tuple[float, ...], std: tuple[float, ...]) -> float:
+        """The stamped value under normalisation (x/255 - mean) / std."""
+        return max((level / 255 - m) / s for level, m, s in zip(self.levels, mean, std))
+
+    def stamp(self, images: torch.Tensor, rows: torch.Tensor, mean: tuple[float, ...], std: tuple[float, ...]) -> None:
+        """Stamp the `rows` (bool N) of normalised N×C×H×W images in place."""
+        images[rows, :, -self.size:, -self.size:] = self.value(mean, std)
+
+
+@dataclass
+class PoisonedSplit(Split):
+    """A split whose `poisoned` rows (bool N, on the CPU) carry `trigger` on every batch BatchLoader makes of them."""
+
+    poisoned: torch.Tensor
+    trigger: Trigger
+
+    def subset(self, indices: torch.Tensor) -> "PoisonedSplit":
+        indices = torch.as_tensor(indices, dtype=torch.long)
+        part = super().subset(indices)
+        return replace(self, images=part.images, labels=part.labels, poisoned=self.poisoned[indices.cpu()])
+
+    def to(self, device: torch.device | str) -> "PoisonedSplit":
+        return replace(self, images=self.images.to(device), labels=self.labels.to(device))
+
+
+def trigger_for(data: ImageDataset, spec: dict) -> Trigger:
+    """The trigger of a poisoning spec on `data` (clean), with the levels of its training images."""
+    levels = tuple(int(v) for v in data.train.images.amax(dim=(0, 2, 3)).cpu().tolist())
+    return Trigger(spec["patch_size"], levels)
+
+
+def patched_test(data: ImageDataset, spec: dict) -> PoisonedSplit:
+    """Every test image with the trigger and its clean label (the reference's test_adversarial split)."""
+    rows = torch.ones(len(data.test), dtype=torch.bool)
+    return PoisonedSplit(data.test.images, data.test.labels, rows, trigger_for(data, spec))
 
 
 def apply(data: ImageDataset, spec: dict | None) -> ImageDataset:
-    """The dataset with its train split manipulated as `spec` says (val and test stay clean)."""
+    """The dataset with its train split manipulated as `spec` says (val and test stay clean; poisoned images are
+    marked, not changed)."""
     if not spec:
         return data
     rows = torch.tensor(spec["indices"], dtype=torch.long)
-    images, labels = data.train.images.clone(), data.train.labels.clone()
+    labels = data.train.labels.clone()
+    train = Split(data.train.images, labels)
     on = rows.to(labels.device)
     if spec["method"] == "poisoning":
-        images[on] = patch(images[on], spec["patch_size"])
         labels[on] = spec["poison_target"]
+        poisoned = torch.zeros(len(labels), dtype=torch.bool)
+        poisoned[rows] = True
+        train = PoisonedSplit(data.train.images, labels, poisoned, trigger_for(data, spec))
     elif spec["method"] == "interclasslabelswap":
         a, b = spec["confused_classes"]
         labels[on] = torch.where(labels[on] == a, torch.tensor(b, device=labels.device), torch.tensor(a, device=labels.device))
     else:
         labels[on] = labels[on][torch.tensor(spec["permutation"], device=labels.device)]
-    return ImageDataset(name=data.name, task=data.task, class_names=data.class_names, train=Split(images, labels),
+    return ImageDataset(name=data.name, task=data.task, class_names=data.class_names, train=train,
                         val=data.val, test=data.test, hflip=data.hflip, source=data.source)

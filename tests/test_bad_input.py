@@ -189,5 +189,5 @@ def test_deletion_and_k_flags_that_do_not_fit(poisoned_digits, cli, tmp_path, mo
     args = ["--model_id", poisoned_digits["model_id"], *poisoned_digits["common"]]
     expect_user_error(cli(main_unlearn.main, *args, "--unlearn", "EU", "--deletion_size", "500"),
                       "--deletion_size 500 is larger than the 126 manipulated samples")
-    expect_user_error(cli(main_unlearn.main, *args, "--unlearn", "CF", "--k", "9"), "this model has 4 layers")
+    expect_user_error(cli(main_unlearn.main, *args, "--unlearn", "CF", "--k", "9"), "use one of 1, 2, 3, 4")
     assert fingerprint(poisoned_digits["work"]) == before

@@ -4,8 +4,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from datasets.base import ImageDataset, Split
-from datasets.manipulate import patch
+from datasets.base import ImageDataset
+from datasets.manipulate import patched_test
 from utils import metrics
 from utils.evaluation import split_logits
 
@@ -58,7 +58,7 @@ def unlearning_metrics(model: nn.Module, meta: dict, data: ImageDataset, forget:
 def corrective_metrics(model: nn.Module, meta: dict, data: ImageDataset, logits: Logits, clean_train_labels: torch.Tensor,
                        forget: ForgetSet, manipulation: dict, device: torch.device, batch_size: int = 512) -> dict:
     """Seed 003's measures of a model trained on a manipulated set (percent), from `logits` plus, for
-    poisoning, one pass over the patched test split."""
+    poisoning, one pass over the patched test split (trigger stamped after normalisation, clean labels)."""
     clean = clean_train_labels.cpu()
     manipulated = torch.tensor(manipulation["indices"], dtype=torch.long)
     unidentified = manipulated[~torch.isin(manipulated, forget.indices)]
@@ -69,8 +69,7 @@ def corrective_metrics(model: nn.Module, meta: dict, data: ImageDataset, logits:
     }
     if manipulation["method"] == "poisoning":
         target = manipulation["poison_target"]
-        patched = Split(patch(data.test.images, manipulation["patch_size"]), data.test.labels)
-        p_logits, p_labels = split_logits(model, patched, meta, device, batch_size, show=False)
+        p_logits, p_labels = split_logits(model, patched_test(data, manipulation), meta, device, batch_size, show=False)
         victims = p_labels != target
         result["patched_test_accuracy"] = metrics.accuracy(p_logits, p_labels)
         result["attack_success_rate"] = 100.0 * (p_logits[victims].argmax(1) == target).float().mean().item()
