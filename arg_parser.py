@@ -159,7 +159,8 @@ def _unlearning(p: argparse._ArgumentGroup) -> None:
     p.add_argument("--indexes_to_replace", default=None, metavar="FILE", help="file of train-split row indices, one a line")
     p.add_argument("--deletion_size", type=positive_int, default=None,
                    help="corrective: the unlearner knows only this many of the manipulated samples (default: all)")
-    p.add_argument("--k", type=int, default=None, help="EU / CF: re-initialise / train only the last k layers (-1 = all)")
+    p.add_argument("--k", type=int, default=None,
+                   help="EU / CF: re-initialise / train only the last k weight layers (conv/linear; -1 = all)")
     p.add_argument("--mask_thresh", type=float, default=0.5, help="SalUn mask: keep the top share of salient weights")
     p.add_argument("--mask_path", default=None, help="a mask file instead of SaliencyMaps/{model_id}/with_{t}.pt")
     p.add_argument("--mask_dir", default="SaliencyMaps", help="where generate_mask.py writes and main_unlearn.py reads masks")
@@ -170,10 +171,14 @@ def _unlearning(p: argparse._ArgumentGroup) -> None:
     p.add_argument("--alpha", type=non_negative_float, default=None,
                    help="FT_prune l1 weight, wfisher step, SCRUB KL weight (method default if unset)")
     p.add_argument("--beta", type=non_negative_float, default=None, help="NegGrad+ weight of the forget loss")
-    p.add_argument("--msteps", type=non_negative_int, default=None, help="SCRUB max-step epochs")
+    p.add_argument("--msteps", type=non_negative_int, default=None,
+                   help="SCRUB: epochs with a max-step (optimisation steps with --scrub_variant corrective)")
+    p.add_argument("--scrub_variant", choices=["kurmanji", "corrective"], default=None,
+                   help="SCRUB: kurmanji (default; max-step −KL) or corrective (seed 003's: max-step −(CE + α·KL), "
+                        "msteps in steps, α 0.001, msteps 100, lr 0.0025)")
     p.add_argument("--kd_T", type=positive_float, default=None, help="distillation temperature (SCRUB, BadT)")
-    p.add_argument("--SSDselectwt", type=positive_float, default=None, help="SSD selection weight alpha (10)")
-    p.add_argument("--SSDdampening", type=positive_float, default=None, help="SSD dampening lambda (1)")
+    p.add_argument("--SSDselectwt", type=positive_float, default=None, help="SSD selection weight alpha (10; ASSD sets its own)")
+    p.add_argument("--SSDdampening", type=positive_float, default=None, help="SSD and ASSD dampening lambda (1)")
     p.add_argument("--spkd_ce_weight", type=non_negative_float, default=None, help="SPKD weight of CE on retain (10)")
     p.add_argument("--spkd_sp_weight", type=non_negative_float, default=None,
                    help="SPKD weight of similarity-preserving distillation on retain (10)")

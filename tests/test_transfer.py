@@ -51,8 +51,8 @@ def test_sp_loss_is_zero_between_a_model_and_itself_and_positive_for_another():
         _, f_one = forward_with_features(one, x)
         _, f_two = forward_with_features(two, x)
     assert similarity_preserving_loss(f_one, f_one.clone()).item() == 0
-    assert similarity_preserving_loss(f_one, 3.0 * f_one).item() == pytest.approx(0, abs=1e-12)
-    assert similarity_preserving_loss(f_one, f_two).item() > 0
+    assert similarity_preserving_loss(f_one, 3.0 * f_one).item() == pytest.approx(0, abs=1e-6)  # not squared: float noise ~1e-8
+    assert similarity_preserving_loss(f_one, f_two).item() > 1e-5
 
 
 @pytest.mark.parametrize("arch, channels, imagenet_arch, width", [("resnet50", 3, True, 2048), ("smallcnn", 1, False, 128),

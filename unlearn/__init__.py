@@ -1,13 +1,14 @@
 """Unlearning-method registry: method id -> function(model, task) -> unlearned model."""
 import argparse
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable
 
 import torch
 from torch import nn
 
 from datasets.base import ImageDataset
+from models.features import last_linear_name
 from utils.device import seed_everything
 from utils.errors import UserError
 
@@ -23,6 +24,7 @@ class Method:
     defaults: dict
     masked: bool = False
     task: str = "classification"  # or "reconstruction": fn(model, ReconTask)
+    variants: dict = field(default_factory=dict)  # --scrub_variant name -> the defaults it overrides
 
 
 _METHODS: dict[tuple[str, str], Method] = {}
@@ -36,12 +38,13 @@ HP_FLAGS = {"epochs": "unlearn_epochs", "lr": "unlearn_lr", "batch_size": "unlea
             "forget_local_epoch_ratio": "forget_local_epoch_ratio"}
 
 
-def register(name: str, *, salun: bool = True, task: str = "classification", **defaults):
+def register(name: str, *, salun: bool = True, task: str = "classification", variants: dict | None = None, **defaults):
     """Register a method of `task` under `name` (case-insensitive) and, for gradient methods, `{name}_with_SalUn`."""
     def add(fn):
-        _METHODS[(task, name.lower())] = Method(name, fn, defaults, task=task)
+        _METHODS[(task, name.lower())] = Method(name, fn, defaults, task=task, variants=variants or {})
         if salun:
-            _METHODS[(task, f"{name.lower()}_with_salun")] = Method(f"{name}_with_SalUn", fn, defaults, masked=True, task=task)
+            _METHODS[(task, f"{name.lower()}_with_salun")] = Method(f"{name}_with_SalUn", fn, defaults, masked=True,
+                                                                    task=task, variants=variants or {})
         return fn
     return add
 
@@ -61,7 +64,10 @@ def get_method(name: str, task: str = "classification") -> Method:
 def resolve_hparams(method: Method, args: argparse.Namespace, parent_meta: dict) -> dict:
     """The method's defaults, overridden by the flags the user gave; retrain defaults to the original recipe, and a
     default of "parent" to the original's flag of that name."""
-    hp = {"batch_size": DEFAULT_BATCH_SIZE, "optimizer": "sgd", **method.defaults}
+    variant = getattr(args, "scrub_variant", None)
+    if variant and variant not in method.variants:
+        raise UserError(f"--scrub_variant is a SCRUB option; drop it for {method.name}")
+    hp = {"batch_size": DEFAULT_BATCH_SIZE, "optimizer": "sgd", **method.defaults, **method.variants.get(variant, {})}
     if hp.pop("from_parent", False):
         parent = parent_meta.get("args", {})
         for key in ("epochs", "lr", "optimizer", "momentum", "weight_decay", "scheduler", "warmup_epochs", "batch_size"):
@@ -111,6 +117,10 @@ def run(model: nn.Module, data: ImageDataset, forget: ForgetSet, meta: dict, arg
     info = {"method": method.name, "hparams": hp, "unlearn_time_s": round(elapsed, 4)}
     if task.mask is not None:
         info["mask_share"] = round(kept_share(task.mask), 6)
+    if method.task == "classification":
+        outputs = model.get_submodule(last_linear_name(model)).out_features
+        if outputs != data.num_classes:  # boundary_expanding's shadow class: the checkpoint keeps K+1 outputs
+            info["outputs"] = outputs
     return model, info
 
 
@@ -130,5 +140,5 @@ def unlearned_id(model_id: str, what: str, method_id: str, mask_thresh: float, e
     return f"{model_id}_FORGOTTEN_{what}_{method_id.upper()}_mask{mask}_unlearnEpochs{epochs}_unlearnlr{lr_digits(lr)}"
 
 
-from . import (bad_teacher, boundary_expanding, boundary_shrink, cf, eu, ft, ft_prune, ga,  # noqa: E402,F401
+from . import (assd, bad_teacher, boundary_expanding, boundary_shrink, cf, eu, ft, ft_prune, ga,  # noqa: E402,F401
                federated, neggrad_plus, recon, retrain, rl, scrub, spkd, ssd, wfisher)

@@ -1,4 +1,5 @@
-"""Boundary shrinking (Chen et al. 2023): relabel each forget sample with the class its FGSM neighbour falls into."""
+"""Boundary shrinking (Chen et al. 2023; SalUn's boundary_sh.py): relabel each forget sample with the original
+model's prediction on its FGSM neighbour, then fine-tune on the clean images toward those labels."""
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -6,28 +7,35 @@ from torch import nn
 from . import register
 from .task import Pass, UnlearnTask, optimise
 
-PIXEL_BOUND = 0.1  # FGSM step in [0, 1] pixel units, as in the paper's code
+PIXEL_BOUND = 0.1  # FGSM step in [0, 1] pixel units ("hard coding in the paper")
 
 
-def nearest_other_label(original: nn.Module, x: torch.Tensor, y: torch.Tensor, step: torch.Tensor) -> torch.Tensor:
-    """The original model's prediction on an FGSM neighbour of x; its runner-up where that is still y."""
+def fgsm_neighbour(original: nn.Module, x: torch.Tensor, y: torch.Tensor, mean: torch.Tensor,
+                   std: torch.Tensor) -> torch.Tensor:
+    """x + bound·sign(∇x CE) in pixel space, clamped to [0, 1] and rounded to 1/255 (as the reference), renormalised."""
     x = x.detach().requires_grad_(True)
     with torch.enable_grad():
-        loss = F.cross_entropy(original(x).float(), y)
-        (grad,) = torch.autograd.grad(loss, x)
+        (grad,) = torch.autograd.grad(F.cross_entropy(original(x).float(), y), x)
+    pixels = x.detach() * std + mean + PIXEL_BOUND * grad.sign()
+    pixels = torch.round(pixels.clamp(0.0, 1.0) * 255) / 255
+    return (pixels - mean) / std
+
+
+def neighbour_labels(original: nn.Module, x: torch.Tensor, y: torch.Tensor, mean: torch.Tensor,
+                     std: torch.Tensor) -> torch.Tensor:
+    """The original model's prediction on the FGSM neighbour of x (the true label where it still predicts that)."""
+    neighbour = fgsm_neighbour(original, x, y, mean, std)
     with torch.no_grad():
-        logits = original(x + step * grad.sign()).float()
-        top2 = logits.topk(2, dim=1).indices
-        return torch.where(top2[:, 0] == y, top2[:, 1], top2[:, 0])
+        return original(neighbour).argmax(1)
 
 
 @register("boundary_shrink", epochs=5, lr=3e-4)
 def boundary_shrink(model: nn.Module, task: UnlearnTask) -> nn.Module:
     original = task.frozen_original()
-    step = (PIXEL_BOUND / torch.tensor(task.meta["std"], device=task.device))[None, :, None, None]
+    mean, std = (torch.tensor(task.meta[key], device=task.device)[None, :, None, None] for key in ("mean", "std"))
 
     def batch_loss(net: nn.Module, x: torch.Tensor, y: torch.Tensor):
-        target = nearest_other_label(original, x, y, step)
+        target = neighbour_labels(original, x, y, mean, std)
         logits = net(x).float()
         return F.cross_entropy(logits, target), logits, target
 

@@ -13,11 +13,12 @@ from .task import Pass, UnlearnTask, optimise
 
 
 def similarity_preserving_loss(student: torch.Tensor, teacher: torch.Tensor) -> torch.Tensor:
-    """‖G_s − G_t‖²_F / B² between the row-normalised B×B Gram matrices of two B×D feature batches."""
+    """‖G_s − G_t‖_F / B² between the row-normalised B×B Gram matrices of two B×D feature batches (the reference's
+    SPKD.py takes the plain Frobenius norm; Tung & Mori square it)."""
     b = student.shape[0]
     g_s = F.normalize(student.float() @ student.float().T, p=2, dim=1)
     g_t = F.normalize(teacher.float() @ teacher.float().T, p=2, dim=1)
-    return (g_s - g_t).square().sum() / (b * b)
+    return torch.linalg.matrix_norm(g_s - g_t) / (b * b)
 
 
 @register("SPKD", epochs=3, lr=1e-3, ce_weight=10.0, sp_weight=10.0)

@@ -1,13 +1,13 @@
 """What an unlearning method works with (data, forget set, hyper-parameters, mask) and the loop they share."""
 import copy
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable
 
 import torch
 from torch import nn
 from tqdm import tqdm
 
-from datasets.base import ImageDataset, Split
+from datasets.base import ImageDataset
 from datasets.batching import BatchLoader
 from utils.schedule import lr_factor
 from utils.train_loop import BatchLoss, optimizer_for, train_epoch
@@ -38,13 +38,15 @@ class UnlearnTask:
             self._retain = self.forget.retain_indices(len(self.data.train))
         return self._retain
 
-    def rows(self, which: str) -> torch.Tensor | None:
+    def rows(self, which: str | torch.Tensor) -> torch.Tensor | None:
+        if isinstance(which, torch.Tensor):  # explicit train rows (BadT: forget ∪ a share of retain)
+            return which
         return {"forget": self.forget.indices, "retain": self.retain_indices, "train": None}[which]
 
     def loader(self, which: str, epoch: int = 0, labels: torch.Tensor | None = None, shuffle: bool = True,
                augment: bool = True, batch_size: int | None = None) -> BatchLoader:
         """Batches of the forget, retain or whole train rows, optionally with replaced labels."""
-        split = self.data.train if labels is None else Split(self.data.train.images, labels.to(self.data.train.labels.device))
+        split = self.data.train if labels is None else replace(self.data.train, labels=labels.to(self.data.train.labels.device))
         loader = BatchLoader(split, batch_size or self.hp["batch_size"], tuple(self.meta["mean"]), tuple(self.meta["std"]),
                              self.device, shuffle=shuffle, augment=augment and not self.meta["args"].get("no_aug", False),
                              hflip=self.data.hflip, seed=self.hp["seed"], indices=self.rows(which))

@@ -42,8 +42,8 @@ def inverse_fisher_product(model: nn.Module, params: list[torch.Tensor], batches
     return ((v.double() - g @ coeff) / damping).float()
 
 
-@register("wfisher", alpha=3e-4, samples=64, damping=1e-3, epochs=0, lr=0.0)
-def influence_unlearning(model: nn.Module, task: UnlearnTask) -> nn.Module:
+def influence_step(model: nn.Module, task: UnlearnTask) -> torch.Tensor:
+    """F⁻¹ v, v = (Σ_f ∇CE − Σ_r ∇CE · n_f/n_r) / (n_f + n_r) as in SalUn's Wfisher.py, flat over trainable parameters."""
     model.eval()
     params = [p for p in model.parameters() if p.requires_grad]
     forget_sum, n_forget = summed_gradient(model, params, task.loader("forget", shuffle=False, augment=False))
@@ -53,11 +53,17 @@ def influence_unlearning(model: nn.Module, task: UnlearnTask) -> nn.Module:
     total = n_forget + n_retain
     v = (forget_sum - retain_sum * n_forget / n_retain) / total
     shuffled = task.loader("retain", shuffle=True, augment=False)
-    step = inverse_fisher_product(model, params, shuffled, v, task.hp["samples"], task.hp["damping"])
+    return inverse_fisher_product(model, params, shuffled, v, task.hp["samples"], task.hp["damping"])
+
+
+# damping 1: the reference's WoodFisher starts from the identity, F = I + GGᵀ/N, so α has SalUn's scale
+@register("wfisher", alpha=0.1, samples=64, damping=1.0, epochs=0, lr=0.0)
+def influence_unlearning(model: nn.Module, task: UnlearnTask) -> nn.Module:
+    step = influence_step(model, task)
     mask = task.weight_mask(model)
     with torch.no_grad():
         start = 0
-        for p in params:
+        for p in (p for p in model.parameters() if p.requires_grad):
             p.add_(task.hp["alpha"] * step[start:start + p.numel()].view_as(p))
             start += p.numel()
     if mask is not None:

@@ -83,8 +83,8 @@ def load_model(model_id: str | None, model_dir: str, data_meta: dict, device: to
     if meta.get("task") == "reconstruction":
         model = create_model(meta["arch"], **meta["model_kwargs"])
     else:
-        model = create_model(meta["arch"], meta["num_classes"], meta["in_channels"],
-                             imagenet_arch=meta.get("imagenet_arch", False))
+        outputs = meta.get("unlearn", {}).get("outputs", meta["num_classes"])  # K+1 after boundary_expanding
+        model = create_model(meta["arch"], outputs, meta["in_channels"], imagenet_arch=meta.get("imagenet_arch", False))
     try:
         model.load_state_dict(ckpt["state_dict"])
     except RuntimeError as err:

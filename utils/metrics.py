@@ -79,6 +79,8 @@ def svc_mia_efficacy(members: torch.Tensor, non_members: torch.Tensor, targets: 
 def js_divergence(logits_p: torch.Tensor, logits_q: torch.Tensor) -> float:
     """Mean Jensen–Shannon divergence (nats) between two models' softmax outputs, sample by sample."""
     p, q = torch.softmax(logits_p.double(), 1), torch.softmax(logits_q.double(), 1)
+    width = max(p.shape[1], q.shape[1])  # a shadow class (boundary_expanding) has probability 0 in the other model
+    p, q = (torch.nn.functional.pad(a, (0, width - a.shape[1])) for a in (p, q))
     m = 0.5 * (p + q)
     kl = lambda a, b: (a * (a.clamp_min(1e-12).log() - b.clamp_min(1e-12).log())).sum(1)  # noqa: E731
     return float((0.5 * kl(p, m) + 0.5 * kl(q, m)).mean())
