@@ -1,15 +1,19 @@
 """Data-path benchmark: in-memory batch loader vs a per-sample PIL Dataset + DataLoader on the same data.
 
 Prints images per second of both (same augmentations), their ratio, and the share of one training
-epoch spent in data handling with each. Run from the repository root:
+epoch spent in data handling with each, and writes them to --out.{md,csv} (results/bench_data_{dataset}). Run from
+the repository root:
 
-    python bench/bench_data.py --dataset Digits --arch resnet18 --repeat 8
+    python bench/bench_data.py --arch smallcnn --repeat 8
+    python bench/bench_data.py --dataset BloodMNIST --random_pixels --arch resnet18 --repeat 1 --epoch_images 1024
 """
 import argparse
 import sys
+import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
 from PIL import Image
 from torch.utils.data import DataLoader, Dataset
@@ -21,7 +25,11 @@ import datasets  # noqa: E402
 import models  # noqa: E402
 from datasets.base import Split  # noqa: E402
 from datasets.batching import BatchLoader  # noqa: E402
+from datasets.medmnist_npz import medmnist_info, npz_filename  # noqa: E402
 from utils.device import resolve_device  # noqa: E402
+from utils.errors import UserError, run_cli  # noqa: E402
+from utils.results import RESULTS_DIR, publish, script_command  # noqa: E402
+from utils.tables import markdown_table  # noqa: E402
 from utils.train_loop import task_loss, train_epoch  # noqa: E402
 
 
@@ -80,7 +88,24 @@ class OnDevice:
             yield x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
 
 
-def main() -> None:
+def random_npz(flag: str, size: int, folder: Path) -> Path:
+    """A MedMNIST flag's npz with the real split sizes, channels and classes but uniform random pixels and labels."""
+    try:
+        info = medmnist_info(flag)
+    except KeyError:
+        raise UserError(f"--random_pixels needs a MedMNIST flag as --dataset, not {flag}")
+    rng = np.random.default_rng(0)
+    shape = (size, size, 3) if info["n_channels"] == 3 else (size, size)
+    arrays = {}
+    for split, count in info["n_samples"].items():
+        arrays[f"{split}_images"] = rng.integers(0, 256, (count, *shape), dtype=np.uint8)
+        arrays[f"{split}_labels"] = rng.integers(0, len(info["label"]), (count, 1), dtype=np.uint8)
+    path = folder / npz_filename(flag, size)
+    np.savez(path, **arrays)
+    return path
+
+
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--dataset", default="Digits")
     parser.add_argument("--data_dir", default="./data")
@@ -92,10 +117,16 @@ def main() -> None:
     parser.add_argument("--epoch_images", type=int, default=2048,
                         help="images in the training epoch that measures the data share (the share does not depend on it)")
     parser.add_argument("--device", default="auto")
-    args = parser.parse_args()
+    parser.add_argument("--random_pixels", action="store_true",
+                        help="a MedMNIST --dataset in its real layout and sizes, filled with random pixels (no download)")
+    parser.add_argument("--out", help="results prefix (default results/bench_data_{dataset}): writes .md and .csv")
+    args = parser.parse_args(argv)
 
     device = resolve_device(args.device)
-    data = datasets.load_dataset(args.dataset, args.data_dir, args.size)
+    with tempfile.TemporaryDirectory() as tmp:
+        if args.random_pixels:
+            random_npz(args.dataset, args.size, Path(tmp))
+        data = datasets.load_dataset(args.dataset, tmp if args.random_pixels else args.data_dir, args.size)
     split = Split(data.train.images.repeat(args.repeat, 1, 1, 1),
                   data.train.labels.repeat(args.repeat, *([1] * (data.train.labels.ndim - 1))))
     pad = max(1, data.size // 8)
@@ -126,12 +157,26 @@ def main() -> None:
     torch.manual_seed(0)
     model = models.create_model(args.arch, data.num_classes, data.in_channels).to(device)
     train_seconds(model, fast_part, device, data.multilabel)  # warm-up
+    shares = []
     for name, loader in (("in-memory", fast_part), ("PIL", OnDevice(pil_part, device))):
         data_s = drain(loader, device)
         epoch_s = train_seconds(model, loader, device, data.multilabel)
+        shares.append(100 * data_s / epoch_s)
         print(f"{args.arch} epoch of {len(part)} images, {name:9s}: {epoch_s:7.2f} s, "
-              f"data handling {100 * data_s / epoch_s:5.2f} % of it")
+              f"data handling {shares[-1]:5.2f} % of it")
+
+    what = (f"{data.name}{' (random pixels)' if args.random_pixels else ''} ×{args.repeat}, {n:,} × "
+            f"{data.in_channels}×{data.size}×{data.size}, {args.arch}")
+    row = {"data": what, "in_memory_img_s": n / t_fast, "pil_img_s": n / t_pil, "speed_up": t_pil / t_fast,
+           "data_share_in_memory_pct": shares[0], "data_share_pil_pct": shares[1]}
+    body = markdown_table(
+        ["data (train split)", "in-memory batches", f"per-sample PIL ({args.num_workers} workers)", "speed-up",
+         "data share of an epoch, in-memory / PIL"],
+        [[what, f"{row['in_memory_img_s']:,.0f} img/s", f"{row['pil_img_s']:,.0f} img/s", f"{row['speed_up']:.1f}×",
+          f"{shares[0]:.2f} % / {shares[1]:.2f} %"]])
+    publish(args.out or RESULTS_DIR / f"bench_data_{args.dataset.lower()}", body, [row],
+            script_command("bench/bench_data.py", argv))
 
 
 if __name__ == "__main__":
-    main()
+    run_cli(main)

@@ -7,7 +7,8 @@ may use both cores and in-process one): (1) in one process, the sites trained on
 `torch.distributed.run --nproc_per_node 2`. Seconds per round come from each run's log.csv (round 1 skipped as
 warm-up); they include validation on the target site A by the main process, which is timed here separately.
 The communication cost is the all-reduce of the U-Net's state (utils.federated.all_reduce_average, what a torchrun
-round sends) timed alone, --repeats times, in a 2-process gloo group. Run from the repository root:
+round sends) timed alone, --repeats times, in a 2-process gloo group. Writes the table to --out.{md,csv}
+(results/bench_federated). Run from the repository root:
 
     python bench/bench_federated.py --volumes 4 --slices 8 --size 64 --rounds 8
 """
@@ -37,7 +38,8 @@ from utils.federated import all_reduce_average, clone_state  # noqa: E402
 from utils.recon import model_kwargs  # noqa: E402
 from utils.recon_loop import evaluate_recon  # noqa: E402
 from utils.recon_training import build_model  # noqa: E402
-from utils.tables import format_table  # noqa: E402
+from utils.results import RESULTS_DIR, publish, script_command  # noqa: E402
+from utils.tables import format_table, markdown_table  # noqa: E402
 
 SITES = {"A": "brain", "B": "knee"}
 
@@ -118,6 +120,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--chans", type=int, default=16, help="U-Net channels of the first level")
     parser.add_argument("--num_pool_layers", type=int, default=3)
     parser.add_argument("--repeats", type=int, default=50, help="timed all-reduces")
+    parser.add_argument("--out", default=str(RESULTS_DIR / "bench_federated"), help="results prefix: writes .md and .csv")
     args = parser.parse_args(argv)
     if args.rounds < 2:
         raise UserError("--rounds must be 2 or more: the first round is a warm-up")
@@ -163,6 +166,19 @@ def main(argv: list[str] | None = None) -> None:
           f"2 processes) "
           f"takes {1000 * comm:.2f} ms (median of {args.repeats}) = {100 * comm / t_dist:.2f} % of a torchrun round "
           f"({100 * comm / (t_dist - val):.2f} % of it less validation); waiting for the slower site is not included")
+    setting = (f"2 phantom sites, {args.volumes} train volumes × {args.slices} slices of {args.size}² each, batch "
+               f"{args.batch_size}; U-Net chans {args.chans}, {args.num_pool_layers} pools ({mb:.2f} MB of weights); "
+               f"median of rounds 2-{args.rounds}; every process on one thread.")
+    body = markdown_table(["configuration", "s / round", "s / round less validation", "speed-up",
+                           "speed-up less validation"], [[name, *(f"{v:.3f}" for v in values[:2]),
+                                                          *(f"{v:.2f}" for v in values[2:])] for name, *values in rows])
+    after = (f"The all-reduce of the weights ({len(floats)} tensors, gloo, 2 processes) takes {1000 * comm:.1f} ms, "
+             f"{100 * comm / t_dist:.1f} % of a torchrun round; waiting for the slower site is not included.")
+    publish(args.out, f"{setting}\n\n{body}\n\n{after}",
+            [{"configuration": name, "s_per_round": values[0], "s_per_round_less_validation": values[1],
+              "speed_up": values[2], "speed_up_less_validation": values[3]} for name, *values in rows]
+            + [{"configuration": "all-reduce of the weights alone", "s_per_round": comm}],
+            script_command("bench/bench_federated.py", argv))
 
 
 if __name__ == "__main__":

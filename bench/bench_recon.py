@@ -5,7 +5,8 @@ Writes phantom volumes to a temporary folder, then times (1) a DataLoader over t
 (2) U-Net training steps (L1 on the normalised image, Adam) on batches pre-loaded once (pure compute) and on the
 real loaders. The loading share of a step is (time per slice with the loader − time per slice on pre-loaded
 batches) / time per slice with the loader, at least 0; the pre-loaded reference is timed before and after the
-loader runs and the faster counts. Run from the repository root:
+loader runs and the faster counts. Writes the table to --out.{md,csv} (results/bench_recon). Run from the
+repository root:
 
     python bench/bench_recon.py --size 128 --volumes 8 --slices 16 --workers 0 2
 """
@@ -31,7 +32,8 @@ from utils.errors import UserError, run_cli  # noqa: E402
 from utils.recon import to_device  # noqa: E402
 from utils.recon_loop import train_recon_epoch  # noqa: E402
 from utils.recon_training import build_model, plain_loss  # noqa: E402
-from utils.tables import format_table  # noqa: E402
+from utils.results import RESULTS_DIR, publish, script_command  # noqa: E402
+from utils.tables import format_table, markdown_table  # noqa: E402
 
 WARMUP_STEPS = 2
 TARGET_SHARE = 0.10  # the issue's bound on the loading share of a step with workers
@@ -116,6 +118,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--workers", type=int, nargs="+", default=[0, 2], help="DataLoader workers to compare")
     parser.add_argument("--cache_mb", type=float, default=1024, help="in-memory cache limit of the cached runs")
     parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    parser.add_argument("--out", default=str(RESULTS_DIR / "bench_recon"), help="results prefix: writes .md and .csv")
     args = parser.parse_args(argv)
     device = resolve_device(args.device)
     workers = sorted(set(args.workers) | {0})
@@ -162,6 +165,15 @@ def main(argv: list[str] | None = None) -> None:
     verdict = "ok" if max(shares["lazy h5", most], shares["in-memory", most]) <= TARGET_SHARE else "OVER TARGET"
     print(f"loading share of a training step with {most} workers: lazy h5 {100 * shares['lazy h5', most]:.1f} %, "
           f"in-memory {100 * shares['in-memory', most]:.1f} % (target ≤ {100 * TARGET_SHARE:.0f} %): {verdict}")
+    setting = (f"{len(lazy)} train slices of {args.size}², 4× random mask, batch {args.batch_size}, U-Net chans "
+               f"{args.chans}, {args.num_pool_layers} pools, {args.steps} timed steps; device {device}.")
+    body = markdown_table(["configuration", "slices/s", "ms per batch", "loading share of a step"],
+                          [[name, f"{rate:,.1f}", f"{ms:.1f}", "-" if share != share else f"{share:.1f} %"]
+                           for name, rate, ms, share in rows])
+    plain = [{"configuration": name, "slices_per_s": rate, "ms_per_batch": ms,
+              "loading_share_pct": None if share != share else share} for name, rate, ms, share in rows]
+    publish(args.out, f"{setting}\n\n{body}", plain,
+            script_command("bench/bench_recon.py", argv))
 
 
 if __name__ == "__main__":

@@ -1,8 +1,8 @@
 """Unlearning-cost benchmark: in one process, train an original model, then time retraining and every
 unlearning method on the same forget set, the SalUn mask, and one evaluation of one model.
 
-Prints seconds and the RTE ratio (time / retrain time) of each, and the machine they ran on. Run from the
-repository root:
+Prints seconds and the RTE ratio (time / retrain time) of each, and the machine they ran on, and writes them to
+--out.{md,csv} (results/bench_unlearn). Run from the repository root:
 
     python bench/bench_unlearn.py --dataset Digits --arch smallcnn --epochs 15 --class_to_forget 3
 """
@@ -26,7 +26,8 @@ from unlearn import masks  # noqa: E402
 from unlearn.evaluate import unlearning_metrics  # noqa: E402
 from unlearn.workflow import Setup, load_setup  # noqa: E402
 from utils.errors import run_cli  # noqa: E402
-from utils.tables import format_table  # noqa: E402
+from utils.results import RESULTS_DIR, publish, script_command  # noqa: E402
+from utils.tables import format_table, markdown_table  # noqa: E402
 from utils.train_loop import task_loss  # noqa: E402
 from utils.training import train_model  # noqa: E402
 
@@ -103,6 +104,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--methods", nargs="+", default=None, help="method ids (default: all registered)")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--device", default="auto")
+    parser.add_argument("--out", default=str(RESULTS_DIR / "bench_unlearn"), help="results prefix: writes .md and .csv")
     args = parser.parse_args(argv)
     methods = [unlearn.get_method(name).name for name in args.methods or unlearn.available()]
     methods = [name for name in methods if name != "retrain"]
@@ -120,10 +122,14 @@ def main(argv: list[str] | None = None) -> None:
                                                      EVAL_BATCH_SIZE), setup.device)
         rows.append(["evaluation (UA, RA, TA, MIA) of one model", eval_s, eval_s / retrain_s])
 
-    print(f"{setup.data.name}, {args.arch}, {args.epochs} epochs; forgetting "
-          f"{unlearn.forget_sets.describe(setup.forget)}; _with_SalUn times exclude the mask")
+    setting = (f"{setup.data.name}, {args.arch}, {args.epochs} epochs; forgetting "
+               f"{unlearn.forget_sets.describe(setup.forget)}; _with_SalUn times exclude the mask")
+    print(setting)
     print(format_table(["method", "seconds", "RTE ratio"], rows, floatfmt=".3f"))
     print(machine(setup.device))
+    body = markdown_table(["method", "s", "RTE"], [[name, f"{s:.2f}", f"{rte:.3f}"] for name, s, rte in rows])
+    publish(args.out, f"{setting}.\n\n{body}", [{"method": name, "seconds": s, "rte": rte} for name, s, rte in rows],
+            script_command("bench/bench_unlearn.py", argv))
 
 
 if __name__ == "__main__":

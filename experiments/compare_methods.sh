@@ -2,17 +2,24 @@
 # Compare every unlearning method on one class-wise forgetting task, over several seeds: per seed, train an
 # original model, retrain it without the class (the gold standard), compute SalUn masks, run each method and
 # evaluate it against that seed's retrained model; then tabulate mean ± std per method (Markdown, CSV, figure).
+# Writes $OUT/table.{md,csv,png} and, for the README, $PUBLISH.{md,csv} (results/compare_digits_class3).
+# METHODS defaults to every classification method of the registry (python main_unlearn.py --list) but retrain.
 # Each variable below can also be set from the environment, e.g. SEEDS=1 METHODS="RL RL_with_SalUn" bash experiments/compare_methods.sh
 # For BloodMNIST (bloodmnist.npz in ./data) change the first line to:
 #   DATASET=${DATASET:-BloodMNIST} ARCH=${ARCH:-resnet18} EPOCHS=${EPOCHS:-50} LR=${LR:-0.01} BATCH_SIZE=${BATCH_SIZE:-50}
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. experiments/command.sh
+COMMAND=$(command_line experiments/compare_methods.sh)
 
 DATASET=${DATASET:-Digits} ARCH=${ARCH:-smallcnn} EPOCHS=${EPOCHS:-15} LR=${LR:-0.05} BATCH_SIZE=${BATCH_SIZE:-64}
 CLASS=${CLASS:-3}
 SEEDS=${SEEDS:-"1 2 3"}
-METHODS=${METHODS:-$(python main_unlearn.py --list | grep -vx retrain)}
+METHODS=${METHODS:-$(python main_unlearn.py --list | sed -n 's/^classification: //p' | tr ', ' '\n\n' \
+    | grep -vx -e retrain -e '')}
+[ -n "$METHODS" ] || { echo "error: no METHODS (python main_unlearn.py --list has no 'classification:' line)" >&2; exit 2; }
 OUT=${OUT:-runs/compare_${DATASET}}
+PUBLISH=${PUBLISH:-results/compare_$(echo "$DATASET" | tr 'A-Z' 'a-z')_class${CLASS//,/_}}
 
 RESULTS="$OUT/results"
 rm -rf "$RESULTS"  # the table describes this run only
@@ -44,4 +51,4 @@ for seed in $SEEDS; do
     done
 done
 
-python -m utils.compare --results "$RESULTS" --out "$OUT/table"
+python -m utils.compare --results "$RESULTS" --out "$OUT/table" --publish "$PUBLISH" --command "$COMMAND"

@@ -4,13 +4,17 @@
 #  2. site I leaves the FL-MR federation: fl_retrain (the gold standard), federaser, fl_ft and pga, every site's
 #     PSNR / SSIM / NMSE against fl_retrain's;
 #  3. FL-MR of two sites once in one process and once through torchrun (a site a process): the weights must agree.
-# Writes runs/federated/{target,unlearn}/table.{md,csv,png}. Variables can be set from the environment, e.g.
+# Writes runs/federated/{target,unlearn}/table.{md,csv,png} and, for the README, $PUBLISH_{target,unlearn}.{md,csv}
+# (results/federated_target, results/federated_unlearn). Variables can be set from the environment, e.g.
 #   ROUNDS=10 METHODS="federaser fl_ft" bash experiments/federated.sh
 # Real sites: SITE_B=... SITE_F=... SITE_H=... SITE_I=... folders in the FL-MRCM layout (T1/ T2/ of train/ val/ test/).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. experiments/command.sh
+COMMAND=$(command_line experiments/federated.sh)
 
 OUT=${OUT:-runs/federated}
+PUBLISH=${PUBLISH:-results/federated}
 DATA=${DATA:-data/federated}
 SEQUENCE=${SEQUENCE:-T1}
 VOLUMES=${VOLUMES:-4} SLICES=${SLICES:-8}
@@ -52,7 +56,8 @@ python main_train.py --federated mrcm $SITES $NET --train_dataset BFHI --test_da
     --local_ep 1 --local_bs "$LOCAL_BS" --epochs "$ROUNDS" --save_model_id fl_mrcm --overwrite
 on_target FL-MRCM fl_mrcm_last
 python -m utils.recon_compare --results "$OUT/target_results" --out "$OUT/target" \
-    --title "Target site $TARGET: single-site models vs FL-MR vs FL-MRCM"
+    --title "Target site $TARGET: single-site models vs FL-MR vs FL-MRCM" \
+    --publish "${PUBLISH}_target" --command "$COMMAND"
 
 # 2. site I leaves the FL-MR federation
 unlearn() {  # METHOD: print the id of the checkpoint written
@@ -72,7 +77,8 @@ for method in $METHODS; do
     evaluate "$(printf %02d $n)_$method" "$(unlearn "$method")"
 done
 python -m utils.recon_compare --results "$OUT/unlearn_results" --out "$OUT/unlearn" \
-    --title "Site $LEAVING leaves the FL-MR federation: every site's test quality"
+    --title "Site $LEAVING leaves the FL-MR federation: every site's test quality" \
+    --publish "${PUBLISH}_unlearn" --metrics psnr --command "$COMMAND"
 
 # 3. one process per site through torchrun against the same federation in one process
 TWO="--sites B:$SITE_B,F:$SITE_F $COMMON $NET --federated fedavg --train_dataset BF --epochs 3 --local_bs $LOCAL_BS --overwrite"

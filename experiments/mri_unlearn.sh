@@ -2,13 +2,17 @@
 # Seed 000 ("Erase to Enhance") on generated phantoms: train a U-Net on two organs (Original: brain + knee), retrain
 # it on brain only (Oracle), then forget the knee with every method at one retain share, and tabulate PSNR / SSIM /
 # NMSE on both organs' test volumes, the gap to the Oracle and the time relative to retraining.
-# Writes runs/mri_unlearn/table.{md,csv,png}. Each variable can be set from the environment, e.g.
+# Writes runs/mri_unlearn/table.{md,csv,png} and, for the README, $PUBLISH.{md,csv} (results/mri_unlearn).
+# Each variable can be set from the environment, e.g.
 #   METHODS="FT NL_FT" RETAIN_RATIO=0.1 bash experiments/mri_unlearn.sh
 # For real fastMRI data give BRAIN=... KNEE=... folders holding train/ val/ test/ (multi-coil: ARCH=varnet).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. experiments/command.sh
+COMMAND=$(command_line experiments/mri_unlearn.sh)
 
 OUT=${OUT:-runs/mri_unlearn}
+PUBLISH=${PUBLISH:-results/mri_unlearn}
 DATA=${DATA:-data/phantoms}
 BRAIN=${BRAIN:-$DATA/brain} KNEE=${KNEE:-$DATA/knee}
 SIZE=${SIZE:-64} VOLUMES=${VOLUMES:-8} SLICES=${SLICES:-8}
@@ -59,4 +63,5 @@ for method in $METHODS; do
 done
 
 python -m utils.recon_compare --results "$RESULTS" --out "$OUT/table" \
-    --title "Forgetting the knee: test-set quality per organ (mean ± std over volumes)"
+    --title "Forgetting the knee: test-set quality per organ (mean ± std over volumes)" \
+    --publish "$PUBLISH" --metrics psnr,ssim --command "$COMMAND"

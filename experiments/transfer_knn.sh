@@ -2,12 +2,15 @@
 # Transfer-learning view of unlearning (seed 002): train an original model, retrain it without one class (the gold
 # standard), run FT, GA, FT_prune, SalUn (RL_with_SalUn) and SPKD, and measure for every model the k=5 cosine kNN
 # accuracy of its frozen pooled features on a downstream image folder and the linear CKA of its test-split features
-# with the retrained model's; tabulate them (Markdown, CSV, bar chart) in $OUT/table.*.
+# with the retrained model's; tabulate them (Markdown, CSV, bar chart) in $OUT/table.* and, for the README, in
+# $PUBLISH.{md,csv} (results/transfer_digits).
 # The default downstream set works offline: experiments/digits_downstream.py writes scikit-learn's digits as a
 # 2-class folder tree (0-4 against 5-9, rendered blocky at 32 px). Point KNN_DATASET at any other dataset, e.g.
 #   KNN_DATASET=imagefolder:/data/OfficeHome/Art DATASET=... ARCH=resnet50 bash experiments/transfer_knn.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. experiments/command.sh
+COMMAND=$(command_line experiments/transfer_knn.sh)
 
 DATASET=${DATASET:-Digits} ARCH=${ARCH:-smallcnn} EPOCHS=${EPOCHS:-15} LR=${LR:-0.05} BATCH_SIZE=${BATCH_SIZE:-64}
 CLASS=${CLASS:-3}
@@ -16,6 +19,7 @@ METHODS=${METHODS:-"FT GA FT_prune RL_with_SalUn SPKD"}
 DOWNSTREAM=${DOWNSTREAM:-data/digits_low_high}
 KNN_DATASET=${KNN_DATASET:-imagefolder:$DOWNSTREAM}
 OUT=${OUT:-runs/transfer_${DATASET}}
+PUBLISH=${PUBLISH:-results/transfer_$(echo "$DATASET" | tr 'A-Z' 'a-z')}
 ORIGINAL=transfer_${DATASET}_s${SEED}
 
 RESULTS="$OUT/results"
@@ -48,4 +52,4 @@ for method in $METHODS; do
     evaluate "$(unlearn "$method")" "$method"
 done
 
-python -m utils.transfer_report --results "$RESULTS" --out "$OUT/table"
+python -m utils.transfer_report --results "$RESULTS" --out "$OUT/table" --publish "$PUBLISH" --command "$COMMAND"

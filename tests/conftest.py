@@ -1,11 +1,20 @@
 """Shared fixtures: tiny MedMNIST-layout files, a trained Digits model, and a way to run scripts in-process."""
 import hashlib
+import os
 from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from utils.errors import run_cli
+
+# One torch thread: the tests' models are tiny, so a second thread gains little even on idle cores, and on
+# oversubscribed ones (other jobs running) it can cost ten times over (bench/bench_suite.py measures the suite).
+# TEST_TORCH_THREADS overrides; processes the tests start (torchrun, DataLoader workers) follow via OMP_NUM_THREADS.
+TEST_THREADS = os.environ.get("TEST_TORCH_THREADS", "1")
+torch.set_num_threads(int(TEST_THREADS))
+os.environ["OMP_NUM_THREADS"] = TEST_THREADS
 
 
 def write_medmnist_npz(path: Path, n: tuple[int, int, int] = (40, 10, 12), size: int = 28, channels: int = 3,

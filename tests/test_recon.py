@@ -129,7 +129,8 @@ def test_varnet_trains_tests_and_unlearns_on_multi_coil_data(tmp_path):
                      "--sens_chans", "2", "--sens_pools", "1", "--loss", "ssim_l1", "--epochs", "1",
                      "--save_model_id", "vn", "--num_workers", "2"])
     report = main_test.main([*groups, "--model_id", "vn_best", "--no_gui"])
-    assert set(report["groups"]) == {"brain", "knee"} and report["groups"]["knee"]["psnr"] > 0
+    knee = report["groups"]["knee"]  # data consistency keeps even a barely trained VarNet near its zero-filled input
+    assert set(report["groups"]) == {"brain", "knee"} and knee["psnr"] >= knee["zero_filled"]["psnr"] - 3, knee
     out_id = main_unlearn.main([*groups, "--model_id", "vn_best", "--forget_group", "knee", "--unlearn", "NL_FT",
                                 "--unlearn_epochs", "1"])
     assert "knee-retain25_NL_FT" in out_id

@@ -8,7 +8,7 @@ from typing import Sequence
 
 from arg_parser import Parser
 from utils.errors import UserError, run_cli
-from utils.io import save_csv, save_text
+from utils.results import publish
 
 from . import _METHODS, DEFAULT_BATCH_SIZE
 from .references import reference
@@ -59,10 +59,8 @@ def main(argv: Sequence[str] | None = None) -> Path:
     parser.add_argument("--out", default="results/methods", help="output path without suffix (default results/methods)")
     args = parser.parse_args(argv)
     table = rows()
-    save_csv(table, f"{args.out}.csv")
-    path = save_text(markdown(table), f"{args.out}.md")
-    print(f"wrote {path} ({len(table)} methods)")
-    return path
+    md, _ = publish(args.out, markdown(table), table, "python -m unlearn.method_table")
+    return md
 
 
 if __name__ == "__main__":

@@ -4,7 +4,7 @@ over seeds (retrain first, as in the SalUn paper) and a figure of Avg. Gap again
     python -m utils.compare --results runs/compare_Digits/results --out runs/compare_Digits/table
 
 reads every {method}__seed{seed}.json that main_test_unlearn.py --json wrote, and writes table.md, table.csv
-and table.png."""
+and table.png; with --publish results/NAME also results/NAME.md and .csv (mean and std per method) for the README."""
 import json
 import math
 import re
@@ -18,6 +18,7 @@ from .errors import UserError, run_cli
 from . import tables
 from .io import save_csv, save_text
 from .plots import finish, pyplot
+from .results import publish
 
 # result key -> (table heading, number format)
 COLUMNS = {"UA": ("UA", ".2f"), "RA": ("RA", ".2f"), "TA": ("TA", ".2f"), "MIA": ("MIA", ".2f"),
@@ -61,8 +62,8 @@ def load_results(folder: str | Path) -> list[dict]:
 
 
 def mean_std(values: list[float | None]) -> tuple[float, float]:
-    """Mean and sample standard deviation of the values given (std 0 for one value; NaN for none)."""
-    given = [float(v) for v in values if v is not None]
+    """Mean and sample standard deviation of the values given, None and NaN left out (std 0 for one; NaN for none)."""
+    given = [float(v) for v in values if v is not None and not math.isnan(v)]
     if not given:
         return math.nan, math.nan
     return statistics.fmean(given), statistics.stdev(given) if len(given) > 1 else 0.0
@@ -95,6 +96,13 @@ def write_csv(rows: list[dict], path: str | Path) -> Path:
     return save_csv([{"method": r["method"], "seed": r["seed"], **{key: r[key] for key in COLUMNS}} for r in rows], path)
 
 
+def summary_rows(summary: list[dict]) -> list[dict]:
+    """The summary as plain CSV rows: method, seeds, then KEY_mean and KEY_std for each column."""
+    return [{"method": row["method"], "seeds": row["seeds"],
+             **{f"{key}_{part}": value for key in COLUMNS for part, value in zip(("mean", "std"), row[key])}}
+            for row in summary]
+
+
 def gap_time_figure(summary: list[dict], path: str | Path) -> Path:
     """Avg. Gap against run time (log scale), one labelled point per method with std error bars."""
     plt = pyplot()
@@ -117,6 +125,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser = Parser(description=__doc__)
     parser.add_argument("--results", required=True, help="folder of {method}__seed{seed}.json files")
     parser.add_argument("--out", required=True, help="output prefix: writes PREFIX.md, PREFIX.csv and PREFIX.png")
+    parser.add_argument("--publish", help="also write PREFIX.md and .csv with provenance (the README's table)")
+    parser.add_argument("--command", default="", help="the command that made the results, stated in the --publish files")
     args = parser.parse_args(argv)
     rows = load_results(args.results)
     summary = summarise(rows)
@@ -124,6 +134,10 @@ def main(argv: Sequence[str] | None = None) -> None:
                gap_time_figure(summary, f"{args.out}.png")]
     print(markdown_table(summary))
     print(f"wrote {', '.join(map(str, written))}")
+    if args.publish:
+        seeds = sorted({row["seed"] for row in rows})
+        body = f"Mean ± std over seed{'s' * (len(seeds) > 1)} {', '.join(map(str, seeds))}.\n\n{markdown_table(summary)}"
+        publish(args.publish, body, summary_rows(summary), args.command or "python -m utils.compare")
 
 
 if __name__ == "__main__":

@@ -3,7 +3,8 @@ group, the gap to the Oracle and the time relative to retraining, from main_test
 
     python -m utils.recon_compare --results runs/mri_unlearn/results --out runs/mri_unlearn/table
 
-reads every {nn}_{row}.json (rows in the order of nn) and writes table.md, table.csv and table.png."""
+reads every {nn}_{row}.json (rows in the order of nn) and writes table.md, table.csv and table.png; with
+--publish results/NAME also results/NAME.md and .csv (--metrics chooses their columns) for the README."""
 import json
 import re
 from pathlib import Path
@@ -15,6 +16,7 @@ from . import tables
 from .errors import UserError, run_cli
 from .io import save_csv, save_text
 from .plots import finish, pyplot
+from .results import publish
 
 RESULT_FILE = re.compile(r"(?P<order>\d+)_(?P<row>.+)\.json")
 METRICS = (("psnr", "PSNR", ".2f"), ("ssim", "SSIM", ".3f"), ("nmse", "NMSE", ".4f"))
@@ -49,17 +51,23 @@ def table_rows(results: list[tuple[str, dict]]) -> tuple[list[str], list[dict]]:
     return columns, rows
 
 
-def markdown(columns: list[str], rows: list[dict]) -> str:
+EXTRAS = (("gap PSNR (mean over groups)", "Gap PSNR", ".2f"), ("time s", "Time (s)", ".1f"),
+          ("time / retrain", "Time / retrain", ".2f"))
+
+
+def markdown(columns: list[str], rows: list[dict], drop_empty: bool = False) -> str:
+    """Mean ± std per group and metric, then the gap, time and time ratio (columns without a value dropped if asked)."""
     formats = {f"{g} {label}": fmt for g in {c.rsplit(' ', 1)[0] for c in columns} for _, label, fmt in METRICS}
+    extras = [e for e in EXTRAS if not drop_empty or any(row[e[0]] is not None for row in rows)]
     body = []
     for row in rows:
         cells = [row["model"]]
         for c in columns:
             cells.append(f"{format(row[c], formats[c])} ± {format(row[c + ' std'], formats[c])}")
-        for key, fmt in (("gap PSNR (mean over groups)", ".2f"), ("time s", ".1f"), ("time / retrain", ".2f")):
+        for key, _, fmt in extras:
             cells.append("" if row[key] is None else format(row[key], fmt))
         body.append(cells)
-    return tables.markdown_table(["Model", *columns, "Gap PSNR", "Time (s)", "Time / retrain"], body)
+    return tables.markdown_table(["Model", *columns, *(heading for _, heading, _ in extras)], body)
 
 
 def figure(columns: list[str], rows: list[dict], path: Path, title: str) -> Path:
@@ -87,7 +95,14 @@ def main(argv: Sequence[str] | None = None) -> Path:
     parser.add_argument("--results", required=True, help="folder of {nn}_{row}.json from main_test_unlearn.py --json")
     parser.add_argument("--out", required=True, help="folder for table.md, table.csv, table.png")
     parser.add_argument("--title", default="Test-set quality per group (mean ± std over volumes)", help="figure title")
+    parser.add_argument("--publish", help="also write PREFIX.md and PREFIX.csv with provenance (e.g. results/mri_unlearn)")
+    parser.add_argument("--metrics", default="psnr,ssim,nmse", help="columns of the --publish table: psnr,ssim,nmse")
+    parser.add_argument("--command", default="", help="the command that made the results, stated in the --publish files")
     args = parser.parse_args(argv)
+    chosen = [m for m in args.metrics.split(",") if m]
+    unknown = [m for m in chosen if m not in {key for key, _, _ in METRICS}]
+    if unknown or not chosen:
+        raise UserError(f"--metrics {args.metrics}: choose from psnr, ssim, nmse (comma-separated)")
     columns, rows = table_rows(read_results(Path(args.results)))
     out = Path(args.out)
     text = markdown(columns, rows)
@@ -96,6 +111,10 @@ def main(argv: Sequence[str] | None = None) -> Path:
     figure(columns, rows, out / "table.png", args.title)
     print(text)
     print(f"wrote {out}/table.md, table.csv, table.png")
+    if args.publish:
+        labels = {label for key, label, _ in METRICS if key in chosen}
+        shown = [c for c in columns if c.rsplit(" ", 1)[1] in labels]
+        publish(args.publish, markdown(shown, rows, drop_empty=True), rows, args.command or "python -m utils.recon_compare")
     return out
 
 

@@ -3,7 +3,8 @@
     python -m utils.transfer_report --results runs/transfer_Digits/results --out runs/transfer_Digits/table
 
 reads every {method}.json that main_test_unlearn.py --json --knn_dataset ... --cka_with RETRAIN_ID wrote
-(`original` and `retrain` among them), and writes table.md, table.csv and table.png."""
+(`original` and `retrain` among them), and writes table.md, table.csv and table.png; with --publish results/NAME
+also results/NAME.md and .csv for the README."""
 import json
 import math
 from pathlib import Path
@@ -16,6 +17,7 @@ from .errors import UserError, run_cli
 from . import tables
 from .io import save_csv, save_text
 from .plots import finish, pyplot
+from .results import publish
 
 # result key -> (table heading, number format)
 COLUMNS = {"UA": ("UA", ".2f"), "RA": ("RA", ".2f"), "TA": ("TA", ".2f"), "MIA": ("MIA", ".2f"),
@@ -91,14 +93,19 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser = Parser(description=__doc__)
     parser.add_argument("--results", required=True, help="folder of {method}.json files")
     parser.add_argument("--out", required=True, help="output prefix: writes PREFIX.md, PREFIX.csv and PREFIX.png")
+    parser.add_argument("--publish", help="also write PREFIX.md and .csv with provenance, e.g. results/transfer_digits")
+    parser.add_argument("--command", default="", help="the command that made the results, stated in the --publish files")
     args = parser.parse_args(argv)
     rows = load_results(args.results)
-    written = [save_text(markdown_table(rows) + "\n", f"{args.out}.md"),
-               save_csv([{"method": row["method"], **{key: row[key] for key in COLUMNS}} for row in rows], f"{args.out}.csv"),
+    plain = [{"method": row["method"], **{key: row[key] for key in COLUMNS}} for row in rows]
+    written = [save_text(markdown_table(rows) + "\n", f"{args.out}.md"), save_csv(plain, f"{args.out}.csv"),
                bar_figure(rows, f"{args.out}.png")]
     print(f"kNN on {rows[0]['knn_dataset']}, CKA to {rows[0]['cka_with']}")
     print(markdown_table(rows))
     print(f"wrote {', '.join(map(str, written))}")
+    if args.publish:
+        body = f"kNN on `{rows[0]['knn_dataset']}`, CKA to the retrained model.\n\n{markdown_table(rows)}"
+        publish(args.publish, body, plain, args.command or "python -m utils.transfer_report")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,12 @@
+# Sourced by the experiment scripts. command_line SCRIPT [MORE_SCRIPTS...]: the command that ran SCRIPT, as
+# "VAR=value ... bash SCRIPT" with every setting VAR=${VAR:-default} of the scripts that the environment gave.
+command_line() {
+    local out="" name value
+    for name in $(grep -oh '\b\([A-Z_][A-Z0-9_]*\)=\${\1:-' "$@" | cut -d= -f1 | awk '!seen[$0]++'); do
+        [ -n "${!name+x}" ] || continue
+        value=${!name}
+        if [[ ! "$value" =~ ^[A-Za-z0-9_./:,=+@-]*$ ]]; then value="'${value//\'/\'\\\'\'}'"; fi
+        out+="$name=$value "
+    done
+    echo "${out}bash $1"
+}

@@ -1,0 +1,77 @@
+"""Published results: one table (or a few) as results/NAME.md and results/NAME.csv, each file stating the command
+that made it, the machine it ran on and the date; `python -m utils.readme_tables` copies the .md into README.md.
+
+RESULTS_NOTE in the environment adds a sentence to the header (e.g. "other processes shared the cores")."""
+import csv
+import datetime
+import io
+import os
+import platform
+import shlex
+import sys
+from pathlib import Path
+from typing import Sequence
+
+import torch
+
+from .io import save_text
+
+RESULTS_DIR = Path("results")
+
+
+def machine() -> str:
+    """Platform, CPU cores, torch version and threads, the GPU if any, and the current load average."""
+    gpu = ", ".join(torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())) or "no GPU"
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    threads = torch.get_num_threads()
+    return (f"{platform.system()} {platform.machine()}, {os.cpu_count()} CPU cores, Python {platform.python_version()}, "
+            f"torch {torch.__version__} with {threads} thread{'s' * (threads != 1)}, {gpu}; load average {load:.1f} "
+            f"when written")
+
+
+def script_command(script: str, argv: Sequence[str] | None) -> str:
+    """The shell command of a Python script run with `argv` (sys.argv[1:] when None)."""
+    return shlex.join(["python", script, *(sys.argv[1:] if argv is None else argv)])
+
+
+def header(command: str) -> dict[str, str]:
+    """The provenance of a results file: command, machine, date (UTC) and the optional RESULTS_NOTE."""
+    fields = {"command": command, "machine": machine(),
+              "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")}
+    if os.environ.get("RESULTS_NOTE"):
+        fields["note"] = os.environ["RESULTS_NOTE"]
+    return fields
+
+
+def markdown(body: str, fields: dict[str, str]) -> str:
+    """The .md file: one provenance paragraph, then the tables."""
+    note = f" {fields['note'].rstrip('.')}." if "note" in fields else ""
+    line = f"`{fields['command']}` · {fields['date']} · {fields['machine']}.{note}"
+    return f"{line}\n\n{body.strip()}\n"
+
+
+def csv_text(rows: list[dict], fields: dict[str, str]) -> str:
+    """The .csv file: '# key: value' provenance lines, then a header row and the rows."""
+    out = io.StringIO()
+    out.writelines(f"# {key}: {value}\n" for key, value in fields.items())
+    writer = csv.DictWriter(out, fieldnames=list(dict.fromkeys(k for row in rows for k in row)), lineterminator="\n")
+    writer.writeheader()
+    writer.writerows({k: f"{v:.6g}" if isinstance(v, float) else v for k, v in row.items()} for row in rows)
+    return out.getvalue()
+
+
+def publish(prefix: str | Path, body: str, rows: list[dict], command: str) -> tuple[Path, Path]:
+    """Write PREFIX.md (provenance + Markdown `body`) and PREFIX.csv (provenance + `rows`), atomically."""
+    fields = header(command)
+    prefix = Path(prefix)
+    md = save_text(markdown(body, fields), prefix.with_name(prefix.name + ".md"))
+    table = save_text(csv_text(rows, fields), prefix.with_name(prefix.name + ".csv"))
+    print(f"results: {md}, {table}")
+    return md, table
+
+
+def read_csv(path: str | Path) -> tuple[dict[str, str], list[dict[str, str]]]:
+    """(provenance fields, rows) of a results .csv."""
+    lines = Path(path).read_text().splitlines()
+    fields = dict(line[2:].split(": ", 1) for line in lines if line.startswith("# "))
+    return fields, list(csv.DictReader(line for line in lines if not line.startswith("#")))
