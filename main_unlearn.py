@@ -22,7 +22,9 @@ def main(argv=None) -> str:
     method = unlearn.get_method(args.unlearn, unlearn.family(setup.data, setup.meta))
     hp = planned_hparams(args, setup.meta)
     stem = checkpoints.find_checkpoint(args.model_id, args.model_dir).stem
-    out_id = unlearn.unlearned_id(stem, setup.forget.label(hp), args.unlearn, args.mask_thresh, hp["epochs"], hp["lr"])
+    variant = hp.get("variant")
+    label = args.unlearn if variant in (None, "kurmanji") else f"{args.unlearn}_{variant}"  # SCRUB_corrective
+    out_id = unlearn.unlearned_id(stem, setup.forget.label(hp), label, args.mask_thresh, hp["epochs"], hp["lr"])
     out_path = checkpoints.checkpoint_path(out_id, args.model_dir)
     refuse_existing([out_path], args.overwrite)
     mask = None

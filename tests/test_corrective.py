@@ -232,3 +232,8 @@ def test_random_label_swap_permutes_labels_among_the_chosen_rows():
     rows = torch.tensor(spec["indices"])
     assert sorted(swapped.train.labels[rows].tolist()) == sorted(data.train.labels[rows].tolist())
     assert (swapped.train.labels[rows] != data.train.labels[rows]).sum() > 25
+
+
+def test_scrub_variant_has_an_id_of_its_own(poisoned_digits):
+    new_id = unlearn(poisoned_digits, "--unlearn", "SCRUB", "--scrub_variant", "corrective", "--unlearn_epochs", "1")
+    assert "_FORGOTTEN_del126_SCRUB_CORRECTIVE_" in new_id
