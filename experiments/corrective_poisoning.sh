@@ -18,15 +18,16 @@ SHARES=${SHARES:-"10 30 50 70 90 100"}
 SEEDS=${SEEDS:-"1 2 3"}
 RESUME=${RESUME:-0}
 KIND=$(echo "$MANIPULATION" | awk '{print $2}')
-OUT=${OUT:-runs/corrective_${KIND}_${DATASET}}
-PUBLISH=${PUBLISH:-results/corrective_${KIND}_$(echo "$DATASET" | tr 'A-Z' 'a-z')}
+NAME=$(basename "$DATASET" .npz)  # data/mnist5k.npz -> mnist5k
+OUT=${OUT:-runs/corrective_${KIND}_${NAME}}
+PUBLISH=${PUBLISH:-results/corrective_${KIND}_$(echo "$NAME" | tr 'A-Z' 'a-z')}
 MODELS=${MODELS:-model_weights}
 
 RESULTS="$OUT/results"
 [ "$RESUME" = 1 ] || rm -rf "$RESULTS"  # the grid describes this run only
 
 for seed in $SEEDS; do
-    ORIGINAL="corr_${KIND}_${DATASET}_s${seed}"
+    ORIGINAL="corr_${KIND}_${NAME}_s${seed}"
     if [ "$RESUME" != 1 ] || [ ! -f "$MODELS/${ORIGINAL}_best.pt" ]; then
         # shellcheck disable=SC2086  # MANIPULATION holds several flags
         python main_train.py --save_model_id "$ORIGINAL" --dataset "$DATASET" --arch "$ARCH" --epochs "$EPOCHS" \

@@ -16,6 +16,8 @@ DATASET=${DATASET:-Digits} ARCH=${ARCH:-smallcnn} EPOCHS=${EPOCHS:-15} LR=${LR:-
 CLASS=${CLASS:-3}
 SEED=${SEED:-1}
 METHODS=${METHODS:-"FT GA FT_prune RL_with_SalUn SPKD"}
+# SalUn's RL needs several forget steps an epoch: Digits' class 3 (128 rows) gets 8 at batch 16, 2 at the default 100
+RL_BATCH_SIZE=${RL_BATCH_SIZE:-16}
 DOWNSTREAM=${DOWNSTREAM:-data/digits_low_high}
 KNN_DATASET=${KNN_DATASET:-imagefolder:$DOWNSTREAM}
 OUT=${OUT:-runs/transfer_${DATASET}}
@@ -31,8 +33,10 @@ fi
 
 # unlearn METHOD: run one method on the original model; print the id of the checkpoint it wrote
 unlearn() {
+    local extra=()
+    case $1 in RL|RL_with_SalUn) extra=(--unlearn_batch_size "$RL_BATCH_SIZE");; esac
     python main_unlearn.py --model_id "${ORIGINAL}_best" --dataset "$DATASET" --unlearn "$1" --class_to_forget "$CLASS" \
-        --seed "$SEED" --overwrite | tee /dev/stderr | tail -n 1
+        --seed "$SEED" --overwrite "${extra[@]}" | tee /dev/stderr | tail -n 1
 }
 
 # evaluate MODEL_ID NAME [flags]: forgetting metrics, kNN transfer and CKA to the retrained model -> $RESULTS/NAME.json
