@@ -1,22 +1,28 @@
 """Test a trained model: overall and class-wise accuracy and AUC, confusion matrix, and a sample viewer; for
-reconstruction (--train_groups) NMSE / PSNR / SSIM per group, example reconstructions and a slice viewer."""
+reconstruction (--train_groups) NMSE / PSNR / SSIM per group, example reconstructions and a slice viewer, or with
+--submission_dir fastMRI's submission files (also for test and challenge files, which have no target)."""
 from pathlib import Path
 
-import datasets
 from arg_parser import build_parser, task_of
-from utils import checkpoints, plots
-from utils.device import amp_dtype, resolve_device
-from utils.errors import run_cli
-from utils.evaluation import classification_report, format_report, split_logits
-from utils.io import save_json
-from utils.metrics import confusion_matrix, predictions
-from utils.recon_report import test_recon
+from utils.errors import UserError, run_cli
 
 
 def main(argv=None) -> dict:
-    args = build_parser("data", "model", "evaluation", "system", "output", description=__doc__).parse_args(argv)
+    args = build_parser("data", "model", "evaluation", "submission", "system", "output", "fl_mrcm_test",
+                        description=__doc__).parse_args(argv)
+    import datasets  # after parsing: --help and flag errors answer without importing torch
+    from utils import checkpoints, plots
+    from utils.device import amp_dtype, resolve_device
+    from utils.evaluation import classification_report, format_report, split_logits
+    from utils.io import save_json
+    from utils.metrics import confusion_matrix, predictions
+    from utils.recon_report import test_recon
+    from utils.recon_submission import write_submission
+
     if task_of(args) == "reconstruction":
-        return test_recon(args)
+        return write_submission(args) if args.submission_dir else test_recon(args)
+    if args.submission_dir:
+        raise UserError("--submission_dir writes fastMRI reconstructions; it needs --train_groups")
     device = resolve_device(args.device)
     data = datasets.load(args)
     model, meta = checkpoints.load_model(args.model_id, args.model_dir, data.describe(), device, args.arch)

@@ -5,10 +5,16 @@ with --sequence. Each volume holds `kspace` (slices × H × W single-coil, slice
 complex) and its target `reconstruction_esc` (single-coil) or `reconstruction_rss` (multi-coil), with
 attrs `max` and `norm`. Slices are read lazily (one h5 handle per DataLoader worker); a split whose
 volumes fit in --cache_mb is read once and kept in memory.
+
+As fastMRI's SliceDataset, the `ismrmrd_header` XML, when a file has one, gives the acquired k-space columns
+[padding_left, padding_right) (a VarNet's mask leaves the zero-padded columns out) and the recon size. A fastMRI
+test or challenge file has no target but the acquired columns as `mask`, which is used instead of a drawn mask;
+such files can only be reconstructed (main_test.py --submission_dir), not trained on or evaluated.
 """
 import argparse
 from dataclasses import dataclass
 from pathlib import Path
+from xml.etree import ElementTree
 
 import h5py
 import numpy as np
@@ -17,13 +23,14 @@ from torch.utils.data import DataLoader, Dataset
 
 from utils.errors import UserError
 
-from .mri_transforms import center_crop, crop_size, ifft2c, normalize, normalize_instance, rss
-from .subsample import MaskFunc, apply_mask, mask_seed
+from .mri_transforms import center_crop, crop_size, ifft2c, normalize, normalize_instance, recon_crop, rss
+from .subsample import MaskFunc, apply_mask, mask_seed, unpadded
 
 SPLITS = ("train", "val", "test")
 SEQUENCES = ("T1", "T2")
 TARGET_KEYS = {"singlecoil": "reconstruction_esc", "multicoil": "reconstruction_rss"}
 CLAMP = 6.0  # fastMRI clamps instance-normalised U-Net images to ±6
+HEADER_NS = {"ismrmrd": "http://www.ismrm.org/ISMRMRD"}
 
 
 @dataclass(frozen=True)
@@ -33,6 +40,10 @@ class Volume:
     num_slices: int
     coils: int  # 0 for single-coil
     max_value: float
+    has_target: bool = True
+    padding: tuple[int, int] | None = None  # acquired columns [left, right) from the header
+    recon_size: tuple[int, int] | None = None  # the header's reconSpace matrix (x, y)
+    mask: tuple[bool, ...] | None = None  # a test file's acquired columns
 
     @property
     def challenge(self) -> str:
@@ -70,7 +81,7 @@ def split_folder(root: Path, split: str, sequence: str | None) -> Path:
 
 
 def scan_volume(path: Path, group: str) -> Volume:
-    """Read a file's layout and check it has what training and testing need."""
+    """Read a file's layout and check it has what training, testing or (test files) reconstruction need."""
     try:
         f = h5py.File(path, "r")
     except OSError as err:
@@ -84,14 +95,50 @@ def scan_volume(path: Path, group: str) -> Volume:
                             f"not {kspace.dtype} {kspace.shape}")
         challenge = "multicoil" if kspace.ndim == 4 else "singlecoil"
         key = TARGET_KEYS[challenge]
-        if key not in f:
-            raise UserError(f"{path} has no target '{key}' for its {challenge} k-space "
-                            f"(keys: {', '.join(f.keys())})")
-        target = f[key]
-        if target.shape[0] != kspace.shape[0]:
-            raise UserError(f"{path}: 'kspace' has {kspace.shape[0]} slices but '{key}' has {target.shape[0]}")
-        max_value = float(f.attrs["max"]) if "max" in f.attrs else float(np.max(target[()]))
-        return Volume(str(path), group, int(kspace.shape[0]), int(kspace.shape[1]) if kspace.ndim == 4 else 0, max_value)
+        if key in f:
+            target = f[key]
+            if target.shape[0] != kspace.shape[0]:
+                raise UserError(f"{path}: 'kspace' has {kspace.shape[0]} slices but '{key}' has {target.shape[0]}")
+            max_value = float(f.attrs["max"]) if "max" in f.attrs else float(np.max(target[()]))
+        elif "mask" in f:
+            max_value = float(f.attrs.get("max", 0.0))
+        else:
+            raise UserError(f"{path} has no target '{key}' for its {challenge} k-space, nor the 'mask' of a "
+                            f"fastMRI test file (keys: {', '.join(f.keys())})")
+        padding, recon_size = read_header(path, f["ismrmrd_header"][()]) if "ismrmrd_header" in f else (None, None)
+        return Volume(str(path), group, int(kspace.shape[0]), int(kspace.shape[1]) if kspace.ndim == 4 else 0,
+                      max_value, key in f, padding, recon_size,
+                      stored_mask(path, f["mask"][()], kspace.shape[-1]) if "mask" in f else None)
+
+
+def read_header(path: Path, xml: bytes | str) -> tuple[tuple[int, int], tuple[int, int]]:
+    """fastMRI's SliceDataset._retrieve_metadata: the acquired columns (padding_left = encoded y // 2 − centre of
+    kspace_encoding_step_1, padding_right = padding_left + its maximum + 1) and the reconSpace matrix (x, y)."""
+    try:
+        root = ElementTree.fromstring(xml)
+    except ElementTree.ParseError as err:
+        raise UserError(f"{path}: 'ismrmrd_header' is not XML: {err}")
+
+    def value(*names: str) -> int:
+        node = root.find(".//" + "//".join(f"ismrmrd:{n}" for n in names), HEADER_NS)
+        try:
+            return int(node.text)
+        except (AttributeError, TypeError, ValueError):
+            raise UserError(f"{path}: 'ismrmrd_header' has no whole number at {'/'.join(names)}")
+
+    limits = ("encoding", "encodingLimits", "kspace_encoding_step_1")
+    left = value("encoding", "encodedSpace", "matrixSize", "y") // 2 - value(*limits, "center")
+    recon = ("encoding", "reconSpace", "matrixSize")
+    return (left, left + value(*limits, "maximum") + 1), (value(*recon, "x"), value(*recon, "y"))
+
+
+def stored_mask(path: Path, mask: np.ndarray, width: int) -> tuple[bool, ...]:
+    """A test file's `mask`: one flag per k-space column, non-zero where the column was acquired."""
+    mask = np.asarray(mask)
+    if mask.shape != (width,):
+        raise UserError(f"{path}: 'mask' has shape {mask.shape} but the k-space has {width} columns; "
+                        f"a fastMRI test file's mask holds one value per column")
+    return tuple(bool(m) for m in mask)
 
 
 def scan_group(name: str, root: Path, split: str, sequence: str | None, sample_rate: float, seed: int) -> list[Volume]:
@@ -112,7 +159,9 @@ class SliceDataset(Dataset):
     """Slices of some volumes as fastMRI samples: the zero-filled image for a U-Net, masked k-space for a VarNet.
 
     Training masks are drawn afresh for every (seed, epoch, slice); validation and test masks are seeded
-    from the file name, so every model sees the same under-sampling.
+    from the file name, so every model sees the same under-sampling; a test file's stored mask is used as it is.
+    Crops as fastMRI's transforms: a U-Net's image and target to recon_crop, a VarNet's target to the smallest
+    shape (crop_size), and a VarNet sample carries `crop`, the recon_crop its submitted output gets.
     """
 
     def __init__(self, volumes: list[Volume], kind: str, mask_func: MaskFunc, resolution: int | None,
@@ -121,7 +170,7 @@ class SliceDataset(Dataset):
         self.resolution, self.train, self.seed, self.epoch = resolution, train, seed, 0
         self.index = [(v, s) for v, vol in enumerate(volumes) for s in range(vol.num_slices)]
         self._files: dict[str, h5py.File] = {}
-        self.memory: dict[str, tuple[np.ndarray, np.ndarray]] | None = None
+        self.memory: dict[str, tuple[np.ndarray, np.ndarray | None]] | None = None
         size_mb = sum(_volume_bytes(v) for v in volumes) / 2**20
         if size_mb <= cache_mb:
             self.memory = {v.path: _read_volume(v) for v in volumes}
@@ -135,64 +184,81 @@ class SliceDataset(Dataset):
     def __getstate__(self) -> dict:
         return {**self.__dict__, "_files": {}}  # h5 handles are opened in each worker
 
-    def read(self, volume: Volume, slice_num: int) -> tuple[np.ndarray, np.ndarray]:
+    def read(self, volume: Volume, slice_num: int) -> tuple[np.ndarray, np.ndarray | None]:
+        """A slice's k-space and target (None for a test file)."""
         if self.memory is not None:
             kspace, target = self.memory[volume.path]
-            return kspace[slice_num], target[slice_num]
+            return kspace[slice_num], None if target is None else target[slice_num]
         f = self._files.get(volume.path)
         if f is None:
             f = self._files[volume.path] = h5py.File(volume.path, "r")
-        return f["kspace"][slice_num], f[TARGET_KEYS[volume.challenge]][slice_num]
+        return f["kspace"][slice_num], f[TARGET_KEYS[volume.challenge]][slice_num] if volume.has_target else None
 
     def __getitem__(self, i: int) -> dict:
         v, s = self.index[i]
         volume = self.volumes[v]
         kspace, target = self.read(volume, s)
-        seed = (self.seed, self.epoch, i) if self.train else mask_seed(Path(volume.path).name)
-        mask, num_low = self.mask_func(kspace.shape[-1], np.random.RandomState(seed))
+        if volume.mask is not None:
+            mask, num_low = torch.tensor(volume.mask), 0  # as fastMRI: 0 lets the VarNet count the centre in the mask
+        else:
+            seed = (self.seed, self.epoch, i) if self.train else mask_seed(Path(volume.path).name)
+            mask, num_low = self.mask_func(kspace.shape[-1], np.random.RandomState(seed))
+        if self.kind == "kspace":
+            mask = unpadded(mask, volume.padding)  # fastMRI's VarNetDataTransform; its U-Net keeps the whole mask
         masked = apply_mask(torch.from_numpy(np.ascontiguousarray(kspace)).to(torch.complex64), mask)
-        target = torch.from_numpy(np.ascontiguousarray(target)).float()
         zero_filled = ifft2c(masked)
         zero_filled = rss(zero_filled) if volume.coils else zero_filled.abs()
-        shape = crop_size(self.resolution, zero_filled.shape, target.shape)
-        zero_filled, target = center_crop(zero_filled, shape), center_crop(target, shape)
-        sample = {"target": target, "max_value": torch.tensor(volume.max_value), "volume": v, "slice": s}
+        height, width = zero_filled.shape[-2:]
+        submitted = recon_crop(self.resolution, volume.recon_size or (height, width), height, width)
+        if target is None:
+            shape = submitted
+        elif self.kind == "image":
+            shape = recon_crop(self.resolution, target.shape, height, width)
+        else:
+            shape = crop_size(self.resolution, zero_filled.shape, target.shape)
+        zero_filled = center_crop(zero_filled, shape)
+        sample = {"max_value": torch.tensor(volume.max_value), "volume": v, "slice": s}
+        if target is not None:
+            sample["target"] = center_crop(torch.from_numpy(np.ascontiguousarray(target)).float(), shape)
         if self.kind == "image":
             image, mean, std = normalize_instance(zero_filled)
-            sample.update(image=image.clamp(-CLAMP, CLAMP).unsqueeze(0), mean=mean, std=std,
-                          norm_target=normalize(target, mean, std).clamp(-CLAMP, CLAMP).unsqueeze(0))
+            sample.update(image=image.clamp(-CLAMP, CLAMP).unsqueeze(0), mean=mean, std=std)
+            if target is not None:
+                sample["norm_target"] = normalize(sample["target"], mean, std).clamp(-CLAMP, CLAMP).unsqueeze(0)
         else:
             coils = masked if volume.coils else masked.unsqueeze(0)
-            sample.update(kspace=coils, mask=mask.view(1, 1, -1), num_low=num_low, zero_filled=zero_filled)
+            sample.update(kspace=coils, mask=mask.view(1, 1, -1), num_low=num_low, zero_filled=zero_filled,
+                          crop=torch.tensor(submitted))
         return sample
 
 
 def _volume_bytes(volume: Volume) -> int:
     with h5py.File(volume.path, "r") as f:
-        return f["kspace"].nbytes + f[TARGET_KEYS[volume.challenge]].nbytes
+        return f["kspace"].nbytes + (f[TARGET_KEYS[volume.challenge]].nbytes if volume.has_target else 0)
 
 
-def _read_volume(volume: Volume) -> tuple[np.ndarray, np.ndarray]:
+def _read_volume(volume: Volume) -> tuple[np.ndarray, np.ndarray | None]:
     with h5py.File(volume.path, "r") as f:
-        return f["kspace"][()], f[TARGET_KEYS[volume.challenge]][()]
+        return f["kspace"][()], f[TARGET_KEYS[volume.challenge]][()] if volume.has_target else None
 
 
 class ReconData:
-    """Named groups of volumes per split, with the under-sampling every slice gets."""
+    """Named groups of volumes per split, with the under-sampling every slice gets; every file of `split` (train,
+    or the split a submission reconstructs) is checked up front and gives the challenge."""
 
     task = "reconstruction"
 
     def __init__(self, roots: dict[str, Path], mask_func: MaskFunc, *, sequence: str | None = None,
                  resolution: int | None = None, sample_rate: float = 1.0, seed: int = 1, cache_mb: float = 1024,
-                 challenge: str | None = None) -> None:
+                 challenge: str | None = None, split: str = "train") -> None:
         self.roots, self.mask_func, self.sequence = roots, mask_func, sequence
         self.resolution, self.sample_rate, self.seed, self.cache_mb = resolution, sample_rate, seed, cache_mb
         self.groups = list(roots)
         self.name = "+".join(self.groups)
         self._volumes: dict[tuple[str, str], list[Volume]] = {}
         self._slices: dict[tuple, SliceDataset] = {}
-        self.challenge = challenge or self.volumes("train", self.groups[:1])[0].challenge
-        self.volumes("train")  # check every training volume before anything else happens
+        self.challenge = challenge or self.volumes(split, self.groups[:1])[0].challenge
+        self.volumes(split)  # check every file of the split before anything else happens
 
     def volumes(self, split: str, groups: list[str] | None = None) -> list[Volume]:
         """The volumes of a split, group by group; every file is checked on first use."""
@@ -216,8 +282,16 @@ class ReconData:
         folder = split_folder(self.roots[group], split, self.sequence)
         return folder.is_dir() and any(folder.glob("*.h5"))
 
-    def slices(self, split: str, kind: str, groups: list[str] | None = None, train: bool = False) -> SliceDataset:
-        """The slices of a split's groups, built (and, when small, read into memory) once per data object."""
+    def slices(self, split: str, kind: str, groups: list[str] | None = None, train: bool = False,
+               inference: bool = False) -> SliceDataset:
+        """The slices of a split's groups, built (and, when small, read into memory) once per data object; files
+        without a target (fastMRI test files) only for `inference`."""
+        if not inference:
+            for volume in self.volumes(split, groups):
+                if not volume.has_target:
+                    raise UserError(f"{volume.path} has no target '{TARGET_KEYS[volume.challenge]}' (a fastMRI test "
+                                    f"or challenge file): it cannot be trained on or evaluated; reconstruct "
+                                    f"--split {split} with main_test.py --submission_dir DIR")
         key = (split, kind, tuple(groups or self.groups), train)
         if key not in self._slices:
             self._slices[key] = SliceDataset(self.volumes(split, groups), kind, self.mask_func, self.resolution, train,
@@ -236,14 +310,16 @@ def mask_func_from_args(args: argparse.Namespace) -> MaskFunc:
     return MaskFunc(args.mask_type, tuple(args.center_fractions), tuple(args.accelerations))
 
 
-def load_recon(args: argparse.Namespace, groups: str | None = None) -> ReconData:
-    """The reconstruction data the flags describe (--train_groups or --sites, or `groups` in the same spelling)."""
+def load_recon(args: argparse.Namespace, groups: str | None = None, split: str = "train") -> ReconData:
+    """The reconstruction data the flags describe (--train_groups or --sites, or `groups` in the same spelling),
+    with every file of `split` checked."""
     if not 0 < args.sample_rate <= 1:
         raise UserError(f"--sample_rate {args.sample_rate} must be in (0, 1]")
     sites = getattr(args, "sites", None)
     roots = parse_groups(groups or args.train_groups or sites, "--train_groups" if groups or args.train_groups else "--sites")
     return ReconData(roots, mask_func_from_args(args), sequence=args.sequence, resolution=args.resolution,
-                     sample_rate=args.sample_rate, seed=args.seed, cache_mb=args.cache_mb, challenge=args.challenge)
+                     sample_rate=args.sample_rate, seed=args.seed, cache_mb=args.cache_mb, challenge=args.challenge,
+                     split=split)
 
 
 def make_loader(dataset: SliceDataset, batch_size: int, *, shuffle: bool = False, seed: int = 0, epoch: int = 0,

@@ -33,9 +33,23 @@ def center_crop(data: torch.Tensor, shape: tuple[int, int]) -> torch.Tensor:
 
 
 def crop_size(resolution: int | None, *shapes: tuple[int, ...]) -> tuple[int, int]:
-    """The crop every image shares: the smallest of the shapes, and at most resolution × resolution."""
+    """The smallest of the shapes, at most resolution × resolution: fastMRI's VarNet training and validation crop
+    (center_crop_to_smallest of output and target; 320 × 256 for 256 columns and a 320 × 320 target)."""
     h = min(s[-2] for s in shapes)
     w = min(s[-1] for s in shapes)
+    if resolution:
+        h, w = min(h, resolution), min(w, resolution)
+    return h, w
+
+
+def recon_crop(resolution: int | None, size: tuple[int, int], height: int, width: int) -> tuple[int, int]:
+    """fastMRI's crop of a U-Net image (UnetDataTransform) and of a submitted slice (VarNet test_step): `size` (the
+    target's, else the header's recon size), but width × width when the k-space is narrower than that ("FLAIR 203":
+    256 columns, 320 × 320 target -> 256 × 256); within the k-space height, at most resolution × resolution."""
+    h, w = size
+    if width < w:
+        h, w = width, width
+    h = min(h, height)
     if resolution:
         h, w = min(h, resolution), min(w, resolution)
     return h, w

@@ -32,18 +32,19 @@ class NormUnet(nn.Module):
 
 def num_low_freqs_and_pad(mask: torch.Tensor, batch: int,
                           num_low_frequencies: int | torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per item, the number of centre columns and the first one; counted from the mask when not given.
+    """Per item, the number of centre columns and the first one; counted from the mask when not given or 0 (a
+    fastMRI test file's stored mask).
 
     As fastMRI's get_pad_and_num_low_freqs: twice the shorter run of sampled columns either side of W // 2, at least 1.
     """
     width = mask.shape[-1]
-    if num_low_frequencies is None:
-        cols = mask.expand(batch, 1, 1, width).reshape(batch, width).to(torch.int8)
-        left = torch.argmin(cols[:, :width // 2].flip(1), dim=1)  # argmin finds the first unsampled column
-        right = torch.argmin(cols[:, width // 2:], dim=1)
-        num_low = torch.clamp(2 * torch.minimum(left, right), min=1)
-    else:
-        num_low = torch.as_tensor(num_low_frequencies, device=mask.device).reshape(-1).expand(batch)
+    cols = mask.expand(batch, 1, 1, width).reshape(batch, width).to(torch.int8)
+    left = torch.argmin(cols[:, :width // 2].flip(1), dim=1)  # argmin finds the first unsampled column
+    right = torch.argmin(cols[:, width // 2:], dim=1)
+    num_low = torch.clamp(2 * torch.minimum(left, right), min=1)
+    if num_low_frequencies is not None:
+        given = torch.as_tensor(num_low_frequencies, device=mask.device).reshape(-1).expand(batch)
+        num_low = torch.where(given == 0, num_low, given)
     return num_low, (width - num_low + 1) // 2
 
 

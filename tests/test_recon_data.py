@@ -93,7 +93,7 @@ def centre_block(num_cols: int, num_low: int) -> slice:
     return slice(pad, pad + num_low)
 
 
-@pytest.mark.parametrize("kind", ["random", "equispaced"])
+@pytest.mark.parametrize("kind", ["random", "equispaced_fraction"])
 @pytest.mark.parametrize("num_cols", [320, 368])
 @pytest.mark.parametrize("fraction, acceleration", [(0.08, 4.0), (0.04, 8.0)])
 def test_mask_keeps_one_over_acceleration_and_always_the_centre_block(kind, num_cols, fraction, acceleration):
@@ -106,7 +106,7 @@ def test_mask_keeps_one_over_acceleration_and_always_the_centre_block(kind, num_
     assert always.tolist() == list(range(num_cols))[centre_block(num_cols, num_low)]   # exactly the centre block
 
 
-@pytest.mark.parametrize("kind", ["random", "equispaced"])
+@pytest.mark.parametrize("kind", ["random", "equispaced_fraction"])
 def test_mask_with_two_pairs_uses_both(kind):
     masks, lows = draws(MaskFunc(kind, (0.08, 0.04), (4.0, 8.0)), 320)
     lows = np.array(lows)
@@ -116,7 +116,7 @@ def test_mask_with_two_pairs_uses_both(kind):
     assert masks[lows == 13].mean() == pytest.approx(1 / 8, rel=0.05)
 
 
-@pytest.mark.parametrize("kind", ["random", "equispaced"])
+@pytest.mark.parametrize("kind", ["random", "equispaced", "equispaced_fraction"])
 def test_mask_is_a_function_of_the_random_state_seed(kind):
     mask_func = MaskFunc(kind, (0.08, 0.04), (4.0, 8.0))
     first = [mask_func(368, np.random.RandomState(s)) for s in range(10)]
@@ -135,7 +135,7 @@ def test_mask_seed_is_the_file_names_characters():
 @pytest.mark.parametrize("fraction, gaps", [(0.1, {6}), (0.08, {5, 6})])
 def test_equispaced_columns_outside_the_centre_are_evenly_spaced(fraction, gaps):
     num_cols = 320
-    masks, lows = draws(MaskFunc("equispaced", (fraction,), (4.0,)), num_cols, n=50)
+    masks, lows = draws(MaskFunc("equispaced_fraction", (fraction,), (4.0,)), num_cols, n=50)
     adjusted = 4 * (lows[0] - num_cols) / (lows[0] * 4 - num_cols)        # 6 with 32 centre columns, 5.44 with 26
     assert min(gaps) <= adjusted <= max(gaps)
     block = centre_block(num_cols, lows[0])
@@ -156,7 +156,8 @@ def test_equispaced_columns_outside_the_centre_are_evenly_spaced(fraction, gaps)
     ("random", (0.08,), (0.5,), ["--accelerations"]),
     ("random", (0.08, 0.04), (4.0,), ["--center_fractions", "--accelerations"]),
     ("random", (), (), ["--center_fractions", "--accelerations"]),
-    ("gaussian", (0.08,), (4.0,), ["--mask_type", "random", "equispaced"]),
+    ("gaussian", (0.08,), (4.0,), ["--mask_type", "random", "equispaced", "equispaced_fraction", "magic"]),
+    ("equispaced", (0.08,), (4.5,), ["--accelerations", "whole"]),                 # steps of 4.5 columns
 ])
 def test_mask_func_refuses_pairs_that_cannot_make_a_mask(kind, fractions, accelerations, flags):
     with pytest.raises(UserError) as err:

@@ -1,7 +1,8 @@
-"""The reconstruction training step loop and evaluation per volume, shared by training, unlearning and testing."""
+"""The reconstruction training step loop and evaluation per volume, shared by training, unlearning and testing,
+and the reconstruction of volumes for fastMRI submissions."""
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterable, Iterator
 
 import numpy as np
 import torch
@@ -9,6 +10,7 @@ from torch import nn
 from tqdm import tqdm
 
 from datasets.mri import ReconData, SliceDataset, make_loader
+from datasets.mri_transforms import center_crop
 
 from .recon import forward, to_device, to_image, zero_filled
 from .recon_metrics import volume_metrics
@@ -53,24 +55,56 @@ class Example:
     target: np.ndarray
 
 
-def _volume_stacks(model: nn.Module, dataset: SliceDataset, kind: str, device: torch.device, batch_size: int,
-                   num_workers: int, amp: torch.dtype | None, show: bool):
-    """(volume index, target, output, zero-filled) stacks, one volume at a time, in file order."""
+def _stack_volumes(rows: Iterable[tuple]) -> Iterator[tuple]:
+    """(volume index, stacks ...) from per-slice rows (volume index, tensors ...) that come volume after volume."""
     current, parts = None, []
-    loader = make_loader(dataset, batch_size, num_workers=num_workers, device=device)
-    for batch in tqdm(loader, desc="reconstruct", leave=False, disable=not show, dynamic_ncols=True):
-        batch = to_device(batch, device)
-        with autocast(device, amp):
-            output = to_image(forward(model, batch, kind).float(), batch, kind)
-        rows = zip(batch["volume"].tolist(), batch["target"].cpu(), output.cpu(), zero_filled(batch, kind).float().cpu())
-        for v, target, out, zf in rows:
-            if current is not None and v != current:
-                yield current, *map(torch.stack, zip(*parts))
-                parts = []
-            current = v
-            parts.append((target, out, zf))
+    for v, *tensors in rows:
+        if current is not None and v != current:
+            yield current, *map(torch.stack, zip(*parts))
+            parts = []
+        current = v
+        parts.append(tensors)
     if parts:
         yield current, *map(torch.stack, zip(*parts))
+
+
+def _batches(dataset: SliceDataset, device: torch.device, batch_size: int, num_workers: int,
+             show: bool) -> Iterator[dict]:
+    loader = make_loader(dataset, batch_size, num_workers=num_workers, device=device)
+    for batch in tqdm(loader, desc="reconstruct", leave=False, disable=not show, dynamic_ncols=True):
+        yield to_device(batch, device)
+
+
+def _volume_stacks(model: nn.Module, dataset: SliceDataset, kind: str, device: torch.device, batch_size: int,
+                   num_workers: int, amp: torch.dtype | None, show: bool) -> Iterator[tuple]:
+    """(volume index, target, output, zero-filled) stacks, one volume at a time, in file order."""
+    def rows() -> Iterator[tuple]:
+        for batch in _batches(dataset, device, batch_size, num_workers, show):
+            with autocast(device, amp):
+                output = to_image(forward(model, batch, kind).float(), batch, kind)
+            yield from zip(batch["volume"].tolist(), batch["target"].cpu(), output.cpu(),
+                           zero_filled(batch, kind).float().cpu())
+    yield from _stack_volumes(rows())
+
+
+@torch.no_grad()
+def reconstruct_volumes(model: nn.Module, dataset: SliceDataset, kind: str, device: torch.device, *,
+                        batch_size: int = 8, num_workers: int = 0, amp: torch.dtype | None = None,
+                        show: bool = False) -> Iterator[tuple[int, torch.Tensor]]:
+    """(volume index, output slices × H × W) one volume at a time, as fastMRI's test steps give them: a U-Net's in its
+    input's crop, a VarNet's centre-cropped to the sample's `crop`."""
+    model.eval()
+
+    def rows() -> Iterator[tuple]:
+        for batch in _batches(dataset, device, batch_size, num_workers, show):
+            with autocast(device, amp):
+                if kind == "image":
+                    outputs = to_image(model(batch["image"]).float(), batch, kind)
+                else:
+                    outputs = model(batch["kspace"], batch["mask"], batch["num_low"]).float()
+            for i, (v, out) in enumerate(zip(batch["volume"].tolist(), outputs.cpu())):
+                yield v, (out if kind == "image" else center_crop(out, tuple(batch["crop"][i].tolist())))
+    yield from _stack_volumes(rows())
 
 
 @torch.no_grad()
