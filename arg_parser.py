@@ -1,6 +1,12 @@
-"""Every command-line flag, defined once, in groups; each script builds its parser from the groups it needs."""
+"""Every command-line flag, defined once, in groups; each script builds its parser from the groups it needs.
+
+Importing this module (and building a parser, and printing --help) imports neither torch nor the library, so every
+script parses its flags first and `--help` answers at once."""
 import argparse
+import ast
+import functools
 import sys
+from pathlib import Path
 
 
 # flags whose default depends on the task: reconstruction is chosen by --train_groups
@@ -12,14 +18,140 @@ TASK_DEFAULTS = {
 
 FEDERATED_DEFAULTS = {"lr": 1e-4, "optimizer": "rmsprop"}  # FL-MRCM's recipe
 
+# the architectures of each task, its default first (the registry in models/ builds them); classification also takes
+# any torchvision classifier by name
+ARCHS = {"classification": ("resnet18", "resnet34", "resnet50", "smallcnn"), "reconstruction": ("unet", "varnet")}
+
+UNLEARN_DIR = Path(__file__).resolve().parent / "unlearn"
+PARENT = "the original's"  # a method knob taken from the original model's training flags
+PARENT_KNOBS = ("epochs", "lr", "optimizer", "batch_size")  # what from_parent=True takes (unlearn.resolve_hparams)
+
 
 def task_of(args: argparse.Namespace) -> str:
     """Reconstruction when MRI groups (--train_groups) or sites (--sites) are named, else classification."""
     return "reconstruction" if getattr(args, "train_groups", None) or getattr(args, "sites", None) else "classification"
 
 
+def default_arch(task: str) -> str:
+    """The architecture a task trains when --arch is not given."""
+    return ARCHS[task][0]
+
+
+def _show(value: object) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def _family_defaults(key: str) -> str:
+    """'default: classification 50, reconstruction 8' for a flag whose default TASK_DEFAULTS (and the federated
+    recipe) set."""
+    parts = [f"{task} {_show(defaults[key])}" for task, defaults in TASK_DEFAULTS.items()]
+    if key in FEDERATED_DEFAULTS:
+        parts.append(f"federated {_show(FEDERATED_DEFAULTS[key])}")
+    return "default: " + ", ".join(parts)
+
+
+@functools.cache
+def method_defaults() -> tuple[dict[str, dict[str, dict]], dict[str, str]]:
+    """({family: {method: knob defaults}}, {knob: flag}) read from unlearn/'s source without importing it (torch):
+    every @register(...) line, completed as unlearn.resolve_hparams completes it; federated methods take batch and
+    optimiser from the original federation's recipe."""
+    init = ast.parse((UNLEARN_DIR / "__init__.py").read_text())
+    names = {t.id: n.value for n in init.body if isinstance(n, ast.Assign)
+             for t in n.targets if isinstance(t, ast.Name)}
+    resolve = next(n for n in init.body if isinstance(n, ast.FunctionDef) and n.name == "resolve_hparams")
+    hp = next(n.value for n in ast.walk(resolve) if isinstance(n, ast.Assign) and isinstance(n.value, ast.Dict))
+    base = {ast.literal_eval(k): ast.literal_eval(names[v.id] if isinstance(v, ast.Name) else v)
+            for k, v in zip(hp.keys, hp.values) if k is not None}
+    table: dict[str, dict[str, dict]] = {"classification": {}, "reconstruction": {}, "federated": {}}
+    for path in sorted(UNLEARN_DIR.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if not (isinstance(node, ast.Call) and getattr(node.func, "id", None) == "register" and node.args):
+                continue
+            knobs = {k.arg: k.value for k in node.keywords if k.arg not in ("salun", "variants")}
+            family = ast.literal_eval(knobs.pop("task")) if "task" in knobs else "classification"
+            defaults = {**(dict.fromkeys(base, PARENT) if family == "federated" else base),
+                        **{k: ast.literal_eval(v) for k, v in knobs.items()}}
+            if defaults.pop("from_parent", False):
+                defaults.update(dict.fromkeys(PARENT_KNOBS, PARENT))
+            table[family][ast.literal_eval(node.args[0])] = {k: PARENT if v == "parent" else v
+                                                             for k, v in defaults.items()}
+    return table, {**ast.literal_eval(names["HP_FLAGS"]), "optimizer": "unlearn_optimizer"}
+
+
+def _spread(values: dict[str, object]) -> str:
+    """'5 (BadT 10, SPKD 3)': the value most of three or more methods take and the others', else each method's."""
+    groups: dict[str, list[str]] = {}
+    for name in sorted(values, key=str.lower):
+        groups.setdefault(_show(values[name]), []).append(name)
+    listed = {value: f"{'/'.join(names)} {value}" for value, names in groups.items()}
+    common = max(groups, key=lambda value: len(groups[value]))
+    if len(values) >= 3 and 2 * len(groups[common]) > len(values):
+        others = ", ".join(text for value, text in listed.items() if value != common)
+        return f"{common} ({others})" if others else common
+    return ", ".join(listed.values())
+
+
+def method_defaults_help() -> dict[str, str]:
+    """flag -> 'default by method: classification 5 (BadT 10, ...); reconstruction 3 (...)' for each method knob."""
+    table, flags = method_defaults()
+    texts = {}
+    for knob, flag in flags.items():
+        parts = [f"{family} {_spread(values)}" for family, methods in table.items()
+                 if (values := {name: d[knob] for name, d in methods.items() if knob in d})]
+        if parts:
+            texts[flag] = "default by method: " + "; ".join(parts)
+    return texts
+
+
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows each flag's default, except None and False (the help then says what happens without the flag)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        if action.default is None or action.default is False:
+            return action.help
+        return super()._get_help_string(action)
+
+
+class Refuse(argparse.Action):
+    """A reference repository's flag we do not take (or take only with the value `accept`): parsing it is an error
+    that names our equivalent."""
+
+    def __init__(self, option_strings: list[str], dest: str, refusal: str, accept: str | None = None, **kwargs) -> None:
+        super().__init__(option_strings, dest, **kwargs)
+        self.refusal, self.accept = refusal, accept
+
+    def __call__(self, parser, namespace, values, option_string=None) -> None:
+        if self.accept is None or values != self.accept:
+            raise argparse.ArgumentError(self, self.refusal)
+        setattr(namespace, self.dest, values)
+
+
+class Alias(argparse.Action):
+    """A reference repository's flag that sets our flags `targets` to its value."""
+
+    def __init__(self, option_strings: list[str], dest: str, targets: tuple[str, ...], **kwargs) -> None:
+        super().__init__(option_strings, dest, **kwargs)
+        self.targets = targets
+
+    def __call__(self, parser, namespace, values, option_string=None) -> None:
+        for target in self.targets:
+            setattr(namespace, target, values)
+
+
 class Parser(argparse.ArgumentParser):
-    """An ArgumentParser whose errors are one line on stderr and exit code 2, filling task-dependent defaults."""
+    """An ArgumentParser whose errors are one line on stderr and exit code 2, filling task-dependent defaults; its
+    help gives the unlearning methods' own defaults, read from unlearn/ when help is asked for. Flags must be spelled
+    out: no prefix matching (--model is not --model_dir)."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **{"allow_abbrev": False, "formatter_class": HelpFormatter, **kwargs})
+
+    def format_help(self) -> str:
+        texts = method_defaults_help()
+        for action in self._actions:
+            if action.dest in texts and texts[action.dest] not in (action.help or ""):
+                action.help = f"{action.help}; {texts[action.dest]}" if action.help else texts[action.dest]
+        return super().format_help()
 
     def error(self, message: str) -> None:
         print(f"{self.prog}: error: {message} (see --help)", file=sys.stderr)
@@ -71,7 +203,7 @@ def _data(p: argparse._ArgumentGroup) -> None:
     p.add_argument("--data_dir", default="./data", help="folder holding {flag}.npz / {flag}_{size}.npz")
     p.add_argument("--size", type=int, default=28, choices=[28, 64, 128, 224], help="image size (MedMNIST+ sizes)")
     p.add_argument("--download", action="store_true", help="fetch a missing MedMNIST file with the medmnist package")
-    p.add_argument("--batch_size", type=positive_int, default=None, help="default 50 (reconstruction: 8)")
+    p.add_argument("--batch_size", type=positive_int, default=None, help=_family_defaults("batch_size"))
     p.add_argument("--num_workers", type=non_negative_int, default=0,
                    help="DataLoader workers reading MRI slices (in-memory classification data needs none)")
     p.add_argument("--no_aug", action="store_true", help="no random crop / flip during training")
@@ -90,7 +222,11 @@ def _data(p: argparse._ArgumentGroup) -> None:
                    help="reconstruction: the k-space the files must hold (default: what the files hold)")
     p.add_argument("--sample_rate", type=positive_float, default=1.0, help="use this share of each group's volumes")
     p.add_argument("--resolution", type=positive_int, default=None, help="centre-crop images to at most this size")
-    p.add_argument("--mask_type", choices=["random", "equispaced"], default="random", help="k-space under-sampling")
+    p.add_argument("--mask_type", choices=["random", "equispaced", "equispaced_fraction", "magic", "magic_fraction"],
+                   default="random",
+                   help="k-space under-sampling with fastMRI's mask functions and seeds: random columns; equispaced: "
+                        "every acceleration-th column plus the centre (more than 1/acceleration); equispaced_fraction: "
+                        "spaced to keep 1/acceleration in all; magic, magic_fraction: offset-sampled halves (Defazio)")
     p.add_argument("--accelerations", type=positive_float, nargs="+", default=[4.0], help="e.g. 4 8")
     p.add_argument("--center_fractions", "--center-fractions", dest="center_fractions", type=positive_float, nargs="+",
                    default=[0.08], help="centre share of k-space columns, one per acceleration, e.g. 0.08 0.04")
@@ -99,7 +235,10 @@ def _data(p: argparse._ArgumentGroup) -> None:
 
 
 def _model(p: argparse._ArgumentGroup) -> None:
-    p.add_argument("--arch", default=None, help="resnet18 (default), resnet34, resnet50, smallcnn, or any torchvision model")
+    p.add_argument("--arch", default=None,
+                   help=f"classification: {', '.join(ARCHS['classification'])} or any torchvision classifier by name "
+                        f"(default {default_arch('classification')}); reconstruction: "
+                        f"{', '.join(ARCHS['reconstruction'])} (default {default_arch('reconstruction')})")
     p.add_argument("--imagenet_arch", action="store_true", help="ResNets: torchvision's 7x7 stride-2 stem with max-pool")
     p.add_argument("--pretrained", default=None, metavar="PATH", help="start from the weights of this checkpoint")
     p.add_argument("--model_id", "--model_path", dest="model_id", default=None,
@@ -113,17 +252,16 @@ def _model(p: argparse._ArgumentGroup) -> None:
 
 def _training(p: argparse._ArgumentGroup) -> None:
     p.add_argument("--save_model_id", default=None, help="id of the model to train: model_weights/{id}_best.pt, _last.pt")
-    p.add_argument("--epochs", type=positive_int, default=50)
-    p.add_argument("--lr", type=positive_float, default=None, help="default 0.01 (reconstruction: 1e-3)")
-    p.add_argument("--optimizer", choices=["sgd", "adam", "rmsprop"], default=None,
-                   help="default sgd (reconstruction: adam)")
-    p.add_argument("--momentum", type=non_negative_float, default=0.9)
-    p.add_argument("--weight_decay", type=non_negative_float, default=None, help="default 5e-4 (reconstruction: 0)")
+    p.add_argument("--epochs", type=positive_int, default=50, help="epochs (federated: communication rounds)")
+    p.add_argument("--lr", type=positive_float, default=None, help=_family_defaults("lr"))
+    p.add_argument("--optimizer", choices=["sgd", "adam", "rmsprop"], default=None, help=_family_defaults("optimizer"))
+    p.add_argument("--momentum", type=non_negative_float, default=0.9, help="SGD momentum")
+    p.add_argument("--weight_decay", type=non_negative_float, default=None, help=_family_defaults("weight_decay"))
     p.add_argument("--loss", choices=["l1", "ssim", "ssim_l1"], default="l1",
                    help="reconstruction loss; ssim_l1 = SSIM + 1e-5·L1 (seed 000)")
     p.add_argument("--federated", choices=["fedavg", "mrcm"], default=None,
                    help="train across --sites: FL-MR (FedAvg) or FL-MRCM (+ latent alignment to --test_dataset); "
-                        "--epochs counts communication rounds (lr 1e-4, RMSprop by default)")
+                        "--epochs counts communication rounds")
     p.add_argument("--num_users", type=positive_int, default=None, help="federated: number of training sites (a check)")
     p.add_argument("--local_ep", type=positive_int, default=1, help="federated: local epochs per round")
     p.add_argument("--local_bs", type=positive_int, default=None, help="federated: local batch size (default --batch_size)")
@@ -151,7 +289,9 @@ def _training(p: argparse._ArgumentGroup) -> None:
 
 
 def _unlearning(p: argparse._ArgumentGroup) -> None:
-    p.add_argument("--unlearn", default="RL_with_SalUn", help="unlearning method id (see main_unlearn.py --list)")
+    p.add_argument("--unlearn", default="RL_with_SalUn",
+                   help="unlearning method id (main_unlearn.py --list); the default is a classification method: "
+                        "reconstruction and federated runs name theirs")
     p.add_argument("--class_to_forget", "--class_to_replace", dest="class_to_forget", default=None,
                    help="class(es) to forget: 3 or 3,5 (-1 = none: random forgetting)")
     p.add_argument("--num_indexes_to_replace", default=None,
@@ -164,12 +304,12 @@ def _unlearning(p: argparse._ArgumentGroup) -> None:
     p.add_argument("--mask_thresh", type=float, default=0.5, help="SalUn mask: keep the top share of salient weights")
     p.add_argument("--mask_path", default=None, help="a mask file instead of SaliencyMaps/{model_id}/with_{t}.pt")
     p.add_argument("--mask_dir", default="SaliencyMaps", help="where generate_mask.py writes and main_unlearn.py reads masks")
-    p.add_argument("--unlearn_epochs", type=non_negative_int, default=None, help="default: the method's own")
-    p.add_argument("--unlearn_lr", type=positive_float, default=None, help="default: the method's own")
-    p.add_argument("--unlearn_batch_size", type=positive_int, default=None, help="default 100 (retrain: the original's)")
-    p.add_argument("--unlearn_optimizer", choices=["sgd", "adam"], default=None, help="default sgd (retrain: the original's)")
+    p.add_argument("--unlearn_epochs", type=non_negative_int, default=None)
+    p.add_argument("--unlearn_lr", type=positive_float, default=None)
+    p.add_argument("--unlearn_batch_size", type=positive_int, default=None)
+    p.add_argument("--unlearn_optimizer", choices=["sgd", "adam"], default=None)
     p.add_argument("--alpha", type=non_negative_float, default=None,
-                   help="FT_prune l1 weight, wfisher step, SCRUB KL weight (method default if unset)")
+                   help="FT_prune l1 weight, wfisher step, SCRUB KL weight")
     p.add_argument("--beta", type=non_negative_float, default=None, help="NegGrad+ weight of the forget loss")
     p.add_argument("--msteps", type=non_negative_int, default=None,
                    help="SCRUB: epochs with a max-step (optimisation steps with --scrub_variant corrective)")
@@ -177,27 +317,32 @@ def _unlearning(p: argparse._ArgumentGroup) -> None:
                    help="SCRUB: kurmanji (default; max-step −KL) or corrective (seed 003's: max-step −(CE + α·KL), "
                         "msteps in steps, α 0.001, msteps 100, lr 0.0025)")
     p.add_argument("--kd_T", type=positive_float, default=None, help="distillation temperature (SCRUB, BadT)")
-    p.add_argument("--SSDselectwt", type=positive_float, default=None, help="SSD selection weight alpha (10; ASSD sets its own)")
-    p.add_argument("--SSDdampening", type=positive_float, default=None, help="SSD and ASSD dampening lambda (1)")
-    p.add_argument("--spkd_ce_weight", type=non_negative_float, default=None, help="SPKD weight of CE on retain (10)")
+    p.add_argument("--SSDselectwt", type=positive_float, default=None, help="SSD selection weight alpha (ASSD sets its own)")
+    p.add_argument("--SSDdampening", type=positive_float, default=None, help="SSD and ASSD dampening lambda")
+    p.add_argument("--spkd_ce_weight", type=non_negative_float, default=None, help="SPKD weight of CE on retain")
     p.add_argument("--spkd_sp_weight", type=non_negative_float, default=None,
-                   help="SPKD weight of similarity-preserving distillation on retain (10)")
+                   help="SPKD weight of similarity-preserving distillation on retain")
     p.add_argument("--forget_group", default=None, help="reconstruction: the group of --train_groups to forget (knee)")
     p.add_argument("--forget_site", default=None, help="federated: the site (letter) that leaves the federation")
     p.add_argument("--forget_local_epoch_ratio", type=positive_float, default=None,
-                   help="federaser: calibration epochs = local_ep × this (0.5)")
+                   help="federaser: calibration epochs = local_ep × this")
     p.add_argument("--retain_ratio", type=positive_float, default=None,
-                   help="reconstruction: seeded share of the retain slices the method sees (FT 1.0, *_FT 0.25)")
+                   help="reconstruction: seeded share of the retain slices the method sees")
     p.add_argument("--noise_lambda", type=non_negative_float, default=None,
-                   help="NL, NL_FT: forget targets + |N(0,1)|·λ·(volume max) (3)")
-    p.add_argument("--l1_lambda", type=non_negative_float, default=None, help="GA_l1, GA_l1_FT: weight of ‖θ‖₁, the sum of |θ| (1e-4)")
+                   help="NL, NL_FT: forget targets + |N(0,1)|·λ·(volume max)")
+    p.add_argument("--l1_lambda", type=non_negative_float, default=None, help="GA_l1, GA_l1_FT: weight of ‖θ‖₁, the sum of |θ|")
+    p.add_argument("--noise_scale", choices=["max", "absolute"], default=None,
+                   help="NL, NL_FT: noise |N(0,1)|·λ times the volume's max (max, the default) or as it is (absolute, "
+                        "seed 000's code: λ 1e-5 on fastMRI's raw scale)")
+    p.add_argument("--ascent_weight", type=positive_float, default=None,
+                   help="GA_l1, GA_l1_FT: weight of the ascent term (1; seed 000's code doubles it: 2)")
     p.add_argument("--retrain_model_id", default=None, help="model retrained without the forget set, to compare with")
     p.add_argument("--save_dir", default=None, help="main_forget.py: folder for {unlearn}checkpoint.pt and eval_result.json")
 
 
 def _system(p: argparse._ArgumentGroup) -> None:
-    p.add_argument("--seed", type=int, default=1)
-    p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+    p.add_argument("--seed", type=int, default=1, help="seed of every random choice (data order, masks, weights)")
+    p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto", help="auto: CUDA when there is one")
     p.add_argument("--amp", action="store_true", help="bf16/fp16 mixed precision (CUDA only; ignored on CPU)")
 
 
@@ -212,6 +357,42 @@ def _transfer(p: argparse._ArgumentGroup) -> None:
                         "kNN accuracy on the model's frozen pooled features")
     p.add_argument("--cka_with", default=None, metavar="MODEL_ID",
                    help="model to compare pooled test-split features with by linear CKA (e.g. the retrained model)")
+
+
+def _submission(p: argparse._ArgumentGroup) -> None:
+    p.add_argument("--submission_dir", default=None, metavar="DIR",
+                   help="reconstruction: instead of metrics, write fastMRI's submission files DIR/<file name>.h5 (a "
+                        "float32 'reconstruction', slices×H×W, 320×320 for the challenges) for every volume of --split; "
+                        "reads test and challenge files (no target, a stored mask); --overwrite replaces files")
+
+
+def _fl_mrcm(p: argparse._ArgumentGroup, phase: str) -> None:
+    """guopengf/FL-MRCM's flags (utils/options.py) that main_fl_mrcm.py (phase train) or main_test.py (phase test)
+    reads: mapped onto ours where the meaning carries over, else refused with our equivalent."""
+    other = {"train": "test with main_test.py --model_id ID, which evaluates --split test by default",
+             "test": "train with main_train.py --federated fedavg|mrcm --sites L:DIR,..."}
+    p.add_argument("--phase", choices=["train", "test"], default=None, action=Refuse, accept=phase,
+                   refusal=f"FL-MRCM's train/test switch; this script is its {phase} phase: {other[phase]}",
+                   help=f"FL-MRCM's train/test switch: only {phase} here ({other[phase]})")
+    p.add_argument("--val_sample_rate", type=positive_float, default=None, action=Refuse,
+                   refusal="FL-MRCM's share of the target site's val volumes; here --sample_rate R takes a seeded "
+                           "share R of every split of every site",
+                   help="FL-MRCM's share of the target's val volumes: refused, use --sample_rate (every split)")
+    if phase == "train":
+        p.add_argument("--save_dir", default=None, metavar="DIR", action=Alias, targets=("model_dir", "runs_dir"),
+                       help="FL-MRCM's output folder: the same as --model_dir DIR --runs_dir DIR")
+        p.add_argument("--checkpoint", default=None, action=Refuse,
+                       refusal="FL-MRCM's {round}_net.pth to continue from with --continues; here --continues "
+                               "continues {save_model_id}_last.pt in --model_dir",
+                       help="FL-MRCM's checkpoint to continue from: refused, use --continues with --save_model_id")
+    else:
+        p.add_argument("--save_dir", default=None, metavar="DIR", action=Alias, targets=("runs_dir",),
+                       help="FL-MRCM's output folder: the same as --runs_dir DIR")
+        p.add_argument("--checkpoint", default=None, metavar="PATH", action=Alias, targets=("model_id",),
+                       help="FL-MRCM's checkpoint to test: the same as --model_id PATH")
+    p.add_argument("--verbose", action="store_true",
+                   help="FL-MRCM's verbose print: accepted; progress bars always show how far a run is and its "
+                        "running loss")
 
 
 def _output(p: argparse._ArgumentGroup) -> None:
@@ -230,13 +411,17 @@ GROUPS = {
     "system": _system,
     "evaluation": _evaluation,
     "transfer": _transfer,
+    "submission": _submission,
     "output": _output,
+    "fl_mrcm_train": functools.partial(_fl_mrcm, phase="train"),
+    "fl_mrcm_test": functools.partial(_fl_mrcm, phase="test"),
 }
+GROUP_TITLES = {"fl_mrcm_train": "FL-MRCM's flags (train phase)", "fl_mrcm_test": "FL-MRCM's flags (test phase)"}
 
 
 def build_parser(*groups: str, description: str | None = None) -> Parser:
     """A parser holding the flags of the named groups."""
-    parser = Parser(description=description, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser = Parser(description=description)
     for name in groups:
-        GROUPS[name](parser.add_argument_group(name))
+        GROUPS[name](parser.add_argument_group(GROUP_TITLES.get(name, name)))
     return parser

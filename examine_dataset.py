@@ -1,17 +1,18 @@
 """Examine a dataset: samples per class in each split, and a labelled grid of samples (keys choose a class);
 for MRI groups (--train_groups / --sites): volumes and slices per group and split, and zero-filled inputs beside
 their targets."""
-import datasets
 from arg_parser import build_parser, task_of
-from utils import plots
 from utils.errors import run_cli
-from utils.metrics import class_counts
-from utils.recon_report import examine_recon
-from utils.tables import format_table
 
 
 def main(argv=None) -> dict:
     args = build_parser("data", "evaluation", "system", "output", description=__doc__).parse_args(argv)
+    import datasets  # after parsing: --help and flag errors answer without importing torch
+    from utils import plots
+    from utils.metrics import class_counts
+    from utils.recon_report import examine_recon
+    from utils.tables import format_table
+
     if task_of(args) == "reconstruction":
         return examine_recon(args)
     data = datasets.load(args)

@@ -3,17 +3,18 @@ written to SaliencyMaps/{model_id}/with_{t}.pt."""
 from pathlib import Path
 
 from arg_parser import build_parser
-from datasets.batching import BatchLoader
-import unlearn
-from unlearn import DEFAULT_BATCH_SIZE, masks
-from unlearn.recon.workflow import forget_saliency
-from unlearn.workflow import load_setup, refuse_existing
 from utils.errors import run_cli
-from utils.train_loop import task_loss
 
 
 def main(argv=None) -> Path:
     args = build_parser("data", "model", "unlearning", "system", "output", description=__doc__).parse_args(argv)
+    import unlearn  # after parsing: --help and flag errors answer without importing torch
+    from datasets.batching import BatchLoader
+    from unlearn import DEFAULT_BATCH_SIZE, masks
+    from unlearn.recon.workflow import forget_saliency
+    from unlearn.workflow import load_setup, refuse_existing
+    from utils.train_loop import task_loss
+
     setup = load_setup(args)
     files = [masks.mask_file(args.model_id, t, args.mask_dir) for t in masks.THRESHOLDS]
     refuse_existing(files, args.overwrite)

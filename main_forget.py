@@ -3,18 +3,19 @@ writes {save_dir}/{unlearn}checkpoint.pt and {save_dir}/eval_result.json."""
 from pathlib import Path
 
 from arg_parser import build_parser
-from unlearn import family, get_method, masks
-from unlearn.recon.workflow import ReconSetup, group_metrics
-from unlearn.evaluate import GAP_KEYS
-from unlearn.workflow import evaluate, load_setup, refuse_existing, unlearn_model
-from utils import checkpoints
 from utils.errors import UserError, run_cli
-from utils.io import save_json
 
 
 def main(argv=None) -> dict:
     args = build_parser("data", "model", "unlearning", "evaluation", "system", "output",
                         description=__doc__).parse_args(argv)
+    from unlearn import family, get_method, masks  # after parsing: --help answers without importing torch
+    from unlearn.evaluate import GAP_KEYS
+    from unlearn.recon.workflow import ReconSetup, group_metrics
+    from unlearn.workflow import evaluate, load_setup, refuse_existing, unlearn_model
+    from utils import checkpoints
+    from utils.io import save_json
+
     if not args.save_dir:
         raise UserError("--save_dir is required: the folder for {unlearn}checkpoint.pt and eval_result.json")
     checkpoint = Path(args.save_dir) / f"{args.unlearn}checkpoint.pt"

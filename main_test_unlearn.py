@@ -1,24 +1,25 @@
 """Evaluate an unlearned (or original) model: UA, RA, TA, MIA-efficacy, and with --retrain_model_id the gap
 to a model retrained without the forget set, its Avg. Gap and the JS divergence on the forget set.
 Reconstruction (--train_groups): PSNR / SSIM / NMSE per group, the gap to the retrained model, time / retrain."""
-import torch
-
 from arg_parser import build_parser
-from unlearn import evaluate as ev
-from unlearn import forget_sets, transfer
-from unlearn.recon.workflow import ReconSetup, recon_unlearn_report
-from unlearn.workflow import evaluate, load_setup
-from utils import checkpoints
 from utils.errors import UserError, run_cli
-from utils.io import save_json
-from utils.metrics import js_divergence
-from utils.tables import format_table
 
 
 def main(argv=None) -> dict:
     parser = build_parser("data", "model", "unlearning", "evaluation", "transfer", "system", "output",
                           description=__doc__)
     args = parser.parse_args(argv)
+    import torch  # after parsing: --help and flag errors answer without importing torch
+
+    from unlearn import evaluate as ev
+    from unlearn import forget_sets, transfer
+    from unlearn.recon.workflow import ReconSetup, recon_unlearn_report
+    from unlearn.workflow import evaluate, load_setup
+    from utils import checkpoints
+    from utils.io import save_json
+    from utils.metrics import js_divergence
+    from utils.tables import format_table
+
     setup = load_setup(args, forget_from_meta=True)
     if isinstance(setup, ReconSetup):
         report = recon_unlearn_report(setup, args)

@@ -1,23 +1,25 @@
-"""Train a model: model_weights/{id}_best.pt (best validation accuracy, or PSNR for reconstruction) and
-{id}_last.pt, logs in runs/{id}/. --train_groups NAME:DIR,... trains an MRI reconstruction network;
+"""Train a model: model_weights/{id}_best.pt (best validation accuracy, or PSNR for reconstruction; the last epoch
+or round when there is no val split, never selected on test) and {id}_last.pt, logs in runs/{id}/.
+--train_groups NAME:DIR,... trains an MRI reconstruction network;
 --federated fedavg|mrcm --sites B:DIR,F:DIR,... trains one across sites (FL-MR / FL-MRCM, torchrun: a site a process)."""
 from arg_parser import build_parser, task_of
 from utils.errors import run_cli
-from utils.federated_training import train_federated
-from utils.recon_training import train_recon
-from utils.training import train_model
 
 
 def main(argv=None) -> dict:
-    args = build_parser("data", "model", "training", "system", "output", description=__doc__).parse_args(argv)
+    args = build_parser("data", "model", "training", "system", "output", "fl_mrcm_train",
+                        description=__doc__).parse_args(argv)
     if args.federated:
+        from utils.federated_training import train_federated
         summary = train_federated(args)
         if summary:
-            print(f"best target PSNR {summary['best_val_psnr']} dB (round {summary['best_epoch']})")
+            print(best_line(summary, "target PSNR", "round"))
     elif task_of(args) == "reconstruction":
+        from utils.recon_training import train_recon
         summary = train_recon(args)
-        print(f"best val PSNR {summary['best_val_psnr']} dB (epoch {summary['best_epoch']})")
+        print(best_line(summary, "val PSNR", "epoch"))
     else:
+        from utils.training import train_model
         summary = train_model(args)
         if summary:
             print(f"best val accuracy {summary['best_val_acc']:.2f}% (epoch {summary['best_epoch']}); "
@@ -25,6 +27,13 @@ def main(argv=None) -> dict:
     if summary:
         print(f"saved {summary['best']} and {summary['last']}; log and curves in {summary['run_dir']}/")
     return summary
+
+
+def best_line(summary: dict, metric: str, step: str) -> str:
+    """How the _best checkpoint of a reconstruction run was chosen: its val PSNR, or the last step without val."""
+    if summary["best_val_psnr"] is None:
+        return f"no val split to select on: the best checkpoint is the last {step} ({summary['best_epoch']})"
+    return f"best {metric} {summary['best_val_psnr']} dB ({step} {summary['best_epoch']})"
 
 
 if __name__ == "__main__":

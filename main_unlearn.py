@@ -2,11 +2,7 @@
 model_weights/{model_id}_FORGOTTEN_{c}_{METHOD}_mask{t}_unlearnEpochs{e}_unlearnlr{lr}.pt"""
 from pathlib import Path
 
-import unlearn
 from arg_parser import build_parser
-from unlearn import masks
-from unlearn.workflow import load_setup, planned_hparams, refuse_existing, unlearn_model
-from utils import checkpoints
 from utils.errors import run_cli
 
 
@@ -14,6 +10,11 @@ def main(argv=None) -> str:
     parser = build_parser("data", "model", "unlearning", "system", "output", description=__doc__)
     parser.add_argument("--list", action="store_true", help="list the unlearning methods and exit")
     args = parser.parse_args(argv)
+    import unlearn  # after parsing: --help and flag errors answer without importing torch
+    from unlearn import masks
+    from unlearn.workflow import load_setup, planned_hparams, refuse_existing, unlearn_model
+    from utils import checkpoints
+
     if args.list:
         for family in ("classification", "reconstruction", "federated"):
             print(f"{family}: {', '.join(unlearn.available(family))}")

@@ -1,9 +1,9 @@
-"""Model registry: name -> nn.Module factory, plus any torchvision classification model by name."""
+"""Model registry: name -> nn.Module factory, plus any torchvision classification model by name (torchvision is
+imported only when a classification model needs it, so reconstruction runs start without it)."""
 from pathlib import Path
 from typing import Callable
 
 import torch
-import torchvision
 from torch import nn
 
 from utils.errors import UserError
@@ -21,6 +21,7 @@ def register(*names: str):
 
 
 def torchvision_names() -> list[str]:
+    import torchvision
     return torchvision.models.list_models(module=torchvision.models)
 
 
@@ -35,6 +36,7 @@ def create_model(name: str, num_classes: int = 0, in_channels: int = 3, *, image
     if key in _MODELS:
         return _MODELS[key](num_classes=num_classes, in_channels=in_channels, imagenet_arch=imagenet_arch, **kwargs)
     if key in torchvision_names():
+        import torchvision
         net = torchvision.models.get_model(key, weights=None, num_classes=num_classes)
         return net if in_channels == 3 else RepeatChannels(net)
     raise UserError(f"unknown arch {name!r}; choose one of: {', '.join(available())}, "

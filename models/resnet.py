@@ -1,11 +1,12 @@
 """ResNets with a small-image stem (3×3 conv, stride 1, no max-pool) by default, torchvision's stem on request."""
-import torchvision
 from torch import nn
 
 from . import register
 
 
 def build_resnet(depth: int, num_classes: int, in_channels: int = 3, imagenet_arch: bool = False) -> nn.Module:
+    """torchvision's ResNet of `depth` (imported here: reconstruction runs never load torchvision)."""
+    import torchvision
     net = getattr(torchvision.models, f"resnet{depth}")(weights=None, num_classes=num_classes)
     if imagenet_arch:
         if in_channels != 3:

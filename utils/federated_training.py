@@ -5,6 +5,7 @@ import time
 
 import torch
 
+from arg_parser import default_arch
 from datasets.mri import ReconData, load_recon
 
 from . import checkpoints, distributed, plots
@@ -19,11 +20,12 @@ from .recon_training import build_model
 from .training import check_outputs, output_paths, plain_args, save_epoch
 
 
-def validation_split(data: ReconData, fed: Federation) -> tuple[str, list[str]]:
-    """The target site's val split (its test split if it has no val), or every training site's val."""
+def validation_sites(data: ReconData, fed: Federation) -> list[str]:
+    """The sites whose val split selects the best round: the target's, else every training site's that has one;
+    none (the last round is kept) when they have none. Never a test split."""
     if fed.target:
-        return ("val" if data.has_split("val", fed.target) else "test"), [fed.target]
-    return "val", [s for s in fed.sites if data.has_split("val", s)]
+        return [fed.target] if data.has_split("val", fed.target) else []
+    return [s for s in fed.sites if data.has_split("val", s)]
 
 
 def train_federated(args: argparse.Namespace) -> dict:
@@ -40,7 +42,7 @@ def _train(args: argparse.Namespace, dist: distributed.Dist) -> dict:
     if dist.enabled and dist.world_size != len(fed.sites):
         raise UserError(f"torchrun started {dist.world_size} processes for {len(fed.sites)} training sites; "
                         f"pass --nproc_per_node {len(fed.sites)} (one process per site)")
-    arch = (args.arch or "unet").lower()
+    arch = (args.arch or default_arch("reconstruction")).lower()
     if model_kind(arch) != "image":
         raise UserError("federated training uses the U-Net (--arch unet): FL-MRCM aligns its bottleneck features")
     resumed = checkpoints.load_checkpoint(paths["last"]) if args.resume else None
@@ -65,12 +67,15 @@ def _train(args: argparse.Namespace, dist: distributed.Dist) -> dict:
             if (clients_dir / f"{client.name}.pt").is_file():
                 client.load(torch.load(clients_dir / f"{client.name}.pt", map_location=dist.device, weights_only=True))
     target = data.slices("train", "image", [fed.target], train=True) if fed.mode == "mrcm" else None
-    split, val_sites = validation_split(data, fed)
+    val_sites = validation_sites(data, fed)
     updates = updates_folder(args.model_dir, args.save_model_id)
     if dist.is_main:
         print(f"{'FL-MRCM' if fed.mode == 'mrcm' else 'FL-MR'}: {len(fed.sites)} sites ({''.join(fed.sites)}), "
               f"{args.epochs} rounds × {args.local_ep} local epochs, target {fed.target or '-'}, on {dist.device}"
-              + (f" ×{dist.world_size} processes" if dist.enabled else ""))
+              + (f" ×{dist.world_size} processes" if dist.enabled else "")
+              + (f"; best round by val PSNR of {''.join(val_sites)}" if val_sites else
+                 f"; {'target ' + fed.target if fed.target else 'no site'} has no val split: keeping the last round "
+                 f"as {args.save_model_id}_best.pt (never selecting on test)"))
     for round_num in range(start, args.epochs):
         started = time.perf_counter()
         before = global_state
@@ -88,16 +93,17 @@ def _train(args: argparse.Namespace, dist: distributed.Dist) -> dict:
         row = {"epoch": round_num + 1, "lr": recipe.lr_at(round_num),
                "train_loss": round(sum(losses.values()) / len(losses), 6), "val_psnr": "", "val_ssim": "", "seconds": 0.0}
         if dist.is_main and val_sites:
-            report = evaluate_recon(model, data, split, "image", dist.device, batch_size=args.batch_size,
+            report = evaluate_recon(model, data, "val", "image", dist.device, batch_size=args.batch_size,
                                     groups=val_sites, examples_per_group=0)
             row["val_psnr"] = round(mean_psnr(report), 4)
             row["val_ssim"] = round(sum(g["ssim"] for g in report["groups"].values()) / len(val_sites), 5)
         row["seconds"] = round(time.perf_counter() - started, 3)
         if dist.is_main:
             history.append(row)
-            is_best = not val_sites or row["val_psnr"] > best["val_psnr"]
+            is_best = not val_sites or best["val_psnr"] is None or row["val_psnr"] > best["val_psnr"]
             if is_best:
-                best = {"val_psnr": row["val_psnr"], "epoch": round_num + 1}
+                best = ({"val_psnr": row["val_psnr"], "epoch": round_num + 1, "selected_on": "val"} if val_sites else
+                        {"val_psnr": None, "epoch": round_num + 1, "selected_on": "last round (no val split)"})
             record = {**meta, "epoch": round_num + 1, "best": best, "history": history,
                       "metrics": {"val_psnr": row["val_psnr"], "best_val_psnr": best["val_psnr"]}}
             save_epoch(paths, model, record, is_best)

@@ -46,7 +46,10 @@ def training_curves(history: list[dict], path: str | Path,
         ax.set_ylabel(label)
         ax.set_xlim(min(epochs, default=0) - 0.5, max(epochs, default=1) + 0.5)
         ax.grid(alpha=0.3)
-        ax.legend()
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend()
+        else:  # a run without a val split logs no PSNR
+            ax.text(0.5, 0.5, f"no {label} logged", ha="center", va="center", transform=ax.transAxes)
     return finish(fig, path)
 
 

@@ -7,6 +7,7 @@ from torch import nn
 from tqdm import tqdm
 
 import models
+from arg_parser import default_arch
 from datasets.mri import ReconData, load_recon, make_loader
 
 from . import checkpoints, plots
@@ -42,7 +43,7 @@ def train_recon(args: argparse.Namespace) -> dict:
         checkpoints.check_compatible(resumed["meta"], data_meta, str(paths["last"]), args.arch)
         if resumed.get("epoch", 0) >= args.epochs:
             raise UserError(f"{paths['last']} has already trained {resumed['epoch']} epochs; raise --epochs to continue")
-    arch = resumed["meta"]["arch"] if resumed else (args.arch or "unet").lower()
+    arch = resumed["meta"]["arch"] if resumed else (args.arch or default_arch("reconstruction")).lower()
     kind = model_kind(arch)
     check_arch_fits(arch, data.challenge)
     meta = {**data_meta, "arch": arch, "model_kwargs": resumed["meta"]["model_kwargs"] if resumed else model_kwargs(arch, args),
@@ -53,7 +54,8 @@ def train_recon(args: argparse.Namespace) -> dict:
 def fit(meta: dict, data: ReconData, args: argparse.Namespace, device: torch.device, paths: dict | None,
         resumed: dict | None = None, groups: list[str] | None = None, show: bool = True) -> dict:
     """Epochs over the train slices of `groups` (default all), validating on val; with `paths`, the best and last
-    checkpoints, the log and the curves are written after every epoch."""
+    checkpoints, the log and the curves are written after every epoch. Without a val split the best checkpoint is the
+    last epoch (best val_psnr None)."""
     seed_everything(args.seed)
     model = build_model(meta)
     history, start_epoch, best = [], 0, {"val_psnr": -1e9, "epoch": 0}
@@ -74,7 +76,8 @@ def fit(meta: dict, data: ReconData, args: argparse.Namespace, device: torch.dev
     if show:
         print(f"training {meta['arch']} on {'+'.join(groups or data.groups)} ({len(train_set)} train slices from "
               f"{len(train_set.volumes)} volumes, {data.challenge}, {data.mask_func.kind} mask "
-              f"{'/'.join(f'{a:g}x' for a in data.mask_func.accelerations)}) on {device}")
+              f"{'/'.join(f'{a:g}x' for a in data.mask_func.accelerations)}) on {device}"
+              + ("" if val_groups else "; no val split: keeping the last epoch as the best checkpoint"))
     bar = tqdm(range(start_epoch, args.epochs), desc=meta["model_id"], disable=not show, dynamic_ncols=True,
                initial=start_epoch, total=args.epochs)
     for epoch in bar:
@@ -94,9 +97,10 @@ def fit(meta: dict, data: ReconData, args: argparse.Namespace, device: torch.dev
             row["val_ssim"] = round(sum(g["ssim"] for g in report["groups"].values()) / len(val_groups), 5)
         row["seconds"] = round(time.perf_counter() - started, 3)
         history.append(row)
-        is_best = not val_groups or (validate and row["val_psnr"] > best["val_psnr"])
+        is_best = not val_groups or (validate and (best["val_psnr"] is None or row["val_psnr"] > best["val_psnr"]))
         if is_best:
-            best = {"val_psnr": row["val_psnr"] if validate else "", "epoch": epoch + 1}
+            best = ({"val_psnr": row["val_psnr"], "epoch": epoch + 1, "selected_on": "val"} if val_groups else
+                    {"val_psnr": None, "epoch": epoch + 1, "selected_on": "last epoch (no val split)"})
         if paths:
             record = {**meta, "epoch": epoch + 1, "best": best, "history": history,
                       "metrics": {"val_psnr": row["val_psnr"], "best_val_psnr": best["val_psnr"]}}

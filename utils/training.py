@@ -9,6 +9,7 @@ from tqdm import tqdm
 
 import datasets
 import models
+from arg_parser import default_arch
 from datasets import manipulate
 from datasets.batching import BatchLoader
 
@@ -87,7 +88,7 @@ def _train(args: argparse.Namespace, dist: distributed.Dist) -> dict:
     manipulation = resumed["meta"].get("manipulation") if resumed else manipulate.plan(args, clean)
     data = manipulate.apply(clean, manipulation)
     data_meta = data.describe()
-    arch = resumed["meta"]["arch"] if resumed else (args.arch or "resnet18")
+    arch = resumed["meta"]["arch"] if resumed else (args.arch or default_arch("classification"))
     imagenet_arch = resumed["meta"].get("imagenet_arch", False) if resumed else args.imagenet_arch
     seed_everything(args.seed)
     model = models.create_model(arch, data.num_classes, data.in_channels, imagenet_arch=imagenet_arch)
