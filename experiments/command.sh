@@ -10,3 +10,9 @@ command_line() {
     done
     echo "${out}bash $1"
 }
+
+# last_line: copy stdin to stderr and print its last line (the id a main_unlearn.py run prints). Through >&2, not
+# `tee /dev/stderr`: reopening /dev/stderr truncates a log the user redirected with `> log 2>&1`.
+last_line() {
+    tee >(cat >&2) | tail -n 1
+}

@@ -28,7 +28,7 @@ mkdir -p "$RESULTS"
 # unlearn METHOD ORIGINAL_ID SEED: run one method; print the id of the checkpoint it wrote
 unlearn() {
     python main_unlearn.py --model_id "$2" --dataset "$DATASET" --unlearn "$1" --class_to_forget "$CLASS" \
-        --seed "$3" --overwrite | tee /dev/stderr | tail -n 1
+        --seed "$3" --overwrite | last_line
 }
 
 # evaluate MODEL_ID RETRAIN_ID METHOD SEED: gaps to the retrained model -> $RESULTS/{method}__seed{seed}.json

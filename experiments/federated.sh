@@ -62,7 +62,7 @@ python -m utils.recon_compare --results "$OUT/target_results" --out "$OUT/target
 # 2. site I leaves the FL-MR federation
 unlearn() {  # METHOD: print the id of the checkpoint written
     python main_unlearn.py $SITES --model_id fl_mr_last --forget_site "$LEAVING" --unlearn "$1" --overwrite \
-        | tee /dev/stderr | tail -n 1
+        | last_line
 }
 evaluate() {  # NN_ROW MODEL_ID
     python main_test_unlearn.py $SITES --model_id "$2" --forget_site "$LEAVING" --retrain_model_id "$RETRAIN" \

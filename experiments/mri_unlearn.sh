@@ -1,67 +1,113 @@
 #!/usr/bin/env bash
-# Seed 000 ("Erase to Enhance") on generated phantoms: train a U-Net on two organs (Original: brain + knee), retrain
-# it on brain only (Oracle), then forget the knee with every method at one retain share, and tabulate PSNR / SSIM /
-# NMSE on both organs' test volumes, the gap to the Oracle and the time relative to retraining.
-# Writes runs/mri_unlearn/table.{md,csv,png} and, for the README, $PUBLISH.{md,csv} (results/mri_unlearn).
-# Each variable can be set from the environment, e.g.
-#   METHODS="FT NL_FT" RETAIN_RATIO=0.1 bash experiments/mri_unlearn.sh
-# For real fastMRI data give BRAIN=... KNEE=... folders holding train/ val/ test/ (multi-coil: ARCH=varnet).
+# Seed 000 ("Erase to Enhance"): train a reconstruction network on every group (Original), retrain it without the
+# forget group (Oracle), forget that group with every method, and tabulate PSNR / SSIM / NMSE per group on the test
+# volumes (a zero-filled row first), the gap to the Oracle and the time relative to retraining.
+#
+#   bash experiments/mri_unlearn.sh [--groups NAME:DIR,NAME:DIR...] [--forget NAME] [--out DIR] [--methods "FT NL_FT"]
+#                                   [--publish results/NAME] [--paper]
+#
+# Without --groups it writes brain and knee phantoms to $DATA (data/phantoms) and forgets the knee. Each DIR holds
+# train/ val/ test/ folders of fastMRI-style .h5 volumes (single-coil: ARCH=unet, the default; multi-coil: ARCH=varnet). The
+# forget group defaults to the last group. --paper uses seed 000's own settings (see README). Every setting is also
+# an environment variable (TRAIN_GROUPS, FORGET, OUT, METHODS, PUBLISH, PAPER=1, EPOCHS, CHANS, ...), e.g.
+#   METHODS="FT NL_FT" RETAIN_RATIO=0.1 bash experiments/mri_unlearn.sh --groups brain:my/brain,knee:my/knee
+# Writes OUT/table.{md,csv,png}, OUT/pictures/NN_ROW.png (zero-filled input, output, target, |error| for one test
+# slice of each group); with --publish (default for the phantoms: results/mri_unlearn) also
+# PREFIX.{md,csv} with provenance. Each checkpoint is evaluated once (cached by its hash in OUT/eval_cache).
 set -euo pipefail
-cd "$(dirname "$0")/.."
-. experiments/command.sh
-COMMAND=$(command_line experiments/mri_unlearn.sh)
+REPO=$(cd "$(dirname "$0")/.." && pwd)
+export PYTHONPATH="$REPO${PYTHONPATH:+:$PYTHONPATH}"  # run from any folder: relative paths stay the user's
+. "$REPO/experiments/command.sh"
+COMMAND="$(cd "$REPO" && command_line experiments/mri_unlearn.sh)${*:+ $*}"
+
+usage() { sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; }
+fail() { echo "mri_unlearn.sh: error: $1 (see --help)" >&2; exit 2; }
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --groups) TRAIN_GROUPS=${2:?}; shift 2 ;;
+        --forget) FORGET=${2:?}; shift 2 ;;
+        --out) OUT=${2:?}; shift 2 ;;
+        --methods) METHODS=${2:?}; shift 2 ;;
+        --publish) PUBLISH=${2:?}; shift 2 ;;
+        --paper) PAPER=1; shift ;;
+        -h|--help) usage; exit 0 ;;
+        *) fail "unknown argument $1; it takes --groups, --forget, --out, --methods, --publish, --paper" ;;
+    esac
+done
 
 OUT=${OUT:-runs/mri_unlearn}
-PUBLISH=${PUBLISH:-results/mri_unlearn}
 DATA=${DATA:-data/phantoms}
-BRAIN=${BRAIN:-$DATA/brain} KNEE=${KNEE:-$DATA/knee}
 SIZE=${SIZE:-64} VOLUMES=${VOLUMES:-8} SLICES=${SLICES:-8}
-ARCH=${ARCH:-unet} CHANS=${CHANS:-16} POOLS=${POOLS:-3} EPOCHS=${EPOCHS:-20} BATCH_SIZE=${BATCH_SIZE:-8}
+if [ -z "${TRAIN_GROUPS:-}" ]; then  # the phantoms, written once
+    TRAIN_GROUPS="brain:$DATA/brain,knee:$DATA/knee"
+    PUBLISH=${PUBLISH-$REPO/results/mri_unlearn}
+    [ -d "$DATA/brain/train" ] || python -m datasets.mri_phantoms --out "$DATA/brain" --family brain \
+        --volumes "$VOLUMES" --slices "$SLICES" --size "$SIZE" --seed 1
+    [ -d "$DATA/knee/train" ] || python -m datasets.mri_phantoms --out "$DATA/knee" --family knee \
+        --volumes "$VOLUMES" --slices "$SLICES" --size "$SIZE" --seed 2
+fi
+PUBLISH=${PUBLISH:-}
+NAMES=$(echo "$TRAIN_GROUPS" | tr ',' '\n' | cut -d: -f1)
+GROUP_COUNT=$(echo "$NAMES" | wc -l)
+FORGET=${FORGET:-$(echo "$NAMES" | tail -n 1)}
+echo "$NAMES" | grep -qx -- "$FORGET" || fail "--forget $FORGET is not one of the groups: $(echo $NAMES)"
+[ "$GROUP_COUNT" -ge 2 ] || fail "--groups $TRAIN_GROUPS: name at least two groups (one to forget, one to keep)"
+
+ARCH=${ARCH:-unet} CHANS=${CHANS:-32} POOLS=${POOLS:-3} EPOCHS=${EPOCHS:-40} BATCH_SIZE=${BATCH_SIZE:-4}
+LR=${LR:-0.001} LOSS=${LOSS:-l1}
 MASK=${MASK:-"--mask_type random --accelerations 4 --center_fractions 0.08"}
 RETAIN_RATIO=${RETAIN_RATIO:-0.25}
 SEED=${SEED:-1}
 METHODS=${METHODS:-"FT GA GA_l1 NL GA_FT GA_l1_FT NL_FT NL_FT_with_SalUn SSD"}
-MODELS="$OUT/model_weights"
-GROUPS_FLAGS="--train_groups brain:$BRAIN,knee:$KNEE $MASK --seed $SEED --model_dir $MODELS --runs_dir $OUT"
-
-if [ ! -d "$BRAIN/train" ]; then
-    python -m datasets.mri_phantoms --out "$BRAIN" --family brain --volumes "$VOLUMES" --slices "$SLICES" --size "$SIZE" --seed 1
-    python -m datasets.mri_phantoms --out "$KNEE" --family knee --volumes "$VOLUMES" --slices "$SLICES" --size "$SIZE" --seed 2
+NL_FLAGS="" GA_L1_FLAGS=""
+if [ -n "${PAPER:-}" ]; then  # seed 000's configs: SSIM + 1e-5·L1, 10 % retain, absolute noise 1e-5, doubled GA-l1
+    LOSS=ssim_l1 RETAIN_RATIO=0.1
+    NL_FLAGS="--noise_scale absolute --noise_lambda 1e-5" GA_L1_FLAGS="--l1_lambda 1 --ascent_weight 2"
 fi
-RESULTS="$OUT/results"
-rm -rf "$RESULTS"  # the table describes this run only
-mkdir -p "$RESULTS"
+# the Oracle trains as many steps as the Original: epochs × (all groups / retained groups), groups of equal size
+ORACLE_EPOCHS=${ORACLE_EPOCHS:-$(( (EPOCHS * GROUP_COUNT + GROUP_COUNT - 2) / (GROUP_COUNT - 1) ))}
+MODELS="$OUT/model_weights"
+COMMON="--train_groups $TRAIN_GROUPS $MASK --seed $SEED --model_dir $MODELS --runs_dir $OUT"
+RESULTS="$OUT/results" PICTURES="$OUT/pictures"
+rm -rf "$RESULTS" "$PICTURES"  # the table and pictures describe this run only
+mkdir -p "$RESULTS" "$PICTURES"
+echo "groups: $(echo $NAMES); forgetting $FORGET; output in $OUT" >&2
 
-# evaluate ROW_NAME MODEL_ID: the seed-000 row of one model -> $RESULTS/{nn}_{row}.json
 row=0
-evaluate() {
+evaluate() {  # ROW_NAME MODEL_ID: the seed-000 row of one model -> $RESULTS/NN_ROW.json and $PICTURES/NN_ROW.png
     row=$((row + 1))
-    python main_test_unlearn.py $GROUPS_FLAGS --model_id "$2" --forget_group knee --retrain_model_id "$ORACLE" \
-        --json "$RESULTS/$(printf %02d $row)_$1.json"
+    local name
+    name=$(printf %02d_%s $row "$1")
+    python "$REPO/main_test_unlearn.py" $COMMON --model_id "$2" --forget_group "$FORGET" --retrain_model_id "$ORACLE" \
+        --json "$RESULTS/$name.json" --save_fig "$PICTURES/$name.png"
 }
-# unlearn METHOD [FLAGS...]: forget the knee; print the id of the checkpoint written
-unlearn() {
+unlearn() {  # METHOD [FLAGS...]: forget the group; print the id of the checkpoint written
     local method=$1; shift
-    python main_unlearn.py $GROUPS_FLAGS --model_id "$ORIGINAL" --forget_group knee --unlearn "$method" --overwrite "$@" \
-        | tee /dev/stderr | tail -n 1
+    python "$REPO/main_unlearn.py" $COMMON --model_id "$ORIGINAL" --forget_group "$FORGET" --unlearn "$method" \
+        --overwrite "$@" | last_line
 }
 
-python main_train.py $GROUPS_FLAGS --save_model_id mri_original --arch "$ARCH" --chans "$CHANS" --num_pool_layers "$POOLS" \
-    --epochs "$EPOCHS" --batch_size "$BATCH_SIZE" --overwrite
+python "$REPO/main_train.py" $COMMON --save_model_id mri_original --arch "$ARCH" --chans "$CHANS" \
+    --num_pool_layers "$POOLS" --epochs "$EPOCHS" --batch_size "$BATCH_SIZE" --lr "$LR" --loss "$LOSS" --overwrite
 ORIGINAL=mri_original_best
-ORACLE=$(unlearn retrain --unlearn_epochs $((EPOCHS * 2)))  # brain only: twice the epochs = the same steps
+ORACLE=$(unlearn retrain --unlearn_epochs "$ORACLE_EPOCHS")
 evaluate Original "$ORIGINAL"
 evaluate Oracle "$ORACLE"
-python generate_mask.py $GROUPS_FLAGS --model_id "$ORIGINAL" --forget_group knee --overwrite
+python "$REPO/generate_mask.py" $COMMON --model_id "$ORIGINAL" --forget_group "$FORGET" --overwrite
 for method in $METHODS; do
     case "$method" in
-        FT) evaluate "Full_FT" "$(unlearn FT)"
-            evaluate "Sub_FT" "$(unlearn FT --retain_ratio "$RETAIN_RATIO")" ;;
+        FT) evaluate Full_FT "$(unlearn FT)"
+            evaluate Sub_FT "$(unlearn FT --retain_ratio "$RETAIN_RATIO")" ;;
+        NL_FT*) evaluate "$method" "$(unlearn "$method" --retain_ratio "$RETAIN_RATIO" $NL_FLAGS)" ;;
+        NL*) evaluate "$method" "$(unlearn "$method" $NL_FLAGS)" ;;
+        GA_l1_FT*) evaluate "$method" "$(unlearn "$method" --retain_ratio "$RETAIN_RATIO" $GA_L1_FLAGS)" ;;
+        GA_l1*) evaluate "$method" "$(unlearn "$method" $GA_L1_FLAGS)" ;;
         *_FT|*_FT_with_SalUn) evaluate "$method" "$(unlearn "$method" --retain_ratio "$RETAIN_RATIO")" ;;
         *) evaluate "$method" "$(unlearn "$method")" ;;
     esac
 done
 
-python -m utils.recon_compare --results "$RESULTS" --out "$OUT/table" \
-    --title "Forgetting the knee: test-set quality per organ (mean ± std over volumes)" \
-    --publish "$PUBLISH" --metrics psnr,ssim --command "$COMMAND"
+python -m utils.recon_compare --results "$RESULTS" --out "$OUT" \
+    --title "Forgetting $FORGET: test-set quality per group (mean ± std over volumes)" \
+    --metrics psnr,ssim --command "$COMMAND" ${PUBLISH:+--publish "$PUBLISH"}
+echo "pictures: $PICTURES/" >&2

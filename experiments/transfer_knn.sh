@@ -36,7 +36,7 @@ unlearn() {
     local extra=()
     case $1 in RL|RL_with_SalUn) extra=(--unlearn_batch_size "$RL_BATCH_SIZE");; esac
     python main_unlearn.py --model_id "${ORIGINAL}_best" --dataset "$DATASET" --unlearn "$1" --class_to_forget "$CLASS" \
-        --seed "$SEED" --overwrite "${extra[@]}" | tee /dev/stderr | tail -n 1
+        --seed "$SEED" --overwrite "${extra[@]}" | last_line
 }
 
 # evaluate MODEL_ID NAME [flags]: forgetting metrics, kNN transfer and CKA to the retrained model -> $RESULTS/NAME.json

@@ -132,3 +132,15 @@ def test_experiment_scripts_state_the_settings_given_in_the_environment():
     env = {"PATH": "/usr/bin:/bin", "SEEDS": "1 2", "CLASSES": "3,5", "UNRELATED": "x"}
     run = subprocess.run(["bash", "-c", line], cwd=ROOT, env=env, capture_output=True, text=True, check=True)
     assert run.stdout.strip() == "CLASSES=3,5 SEEDS='1 2' bash experiments/corrective_ic.sh"
+
+
+def test_experiment_scripts_print_the_last_line_without_truncating_a_redirected_log(tmp_path):
+    line = ". experiments/command.sh; echo before; id=$({ echo progress; echo the_id; } | last_line); echo got $id"
+    subprocess.run(["bash", "-c", f"({line}) > {tmp_path / 'log'} 2>&1"], cwd=ROOT, check=True)
+    assert (tmp_path / "log").read_text().split() == ["before", "progress", "the_id", "got", "the_id"]
+
+
+def test_mri_protocol_script_refuses_a_forget_group_it_was_not_given():
+    run = subprocess.run(["bash", "experiments/mri_unlearn.sh", "--groups", "a:x,b:y", "--forget", "c"], cwd=ROOT,
+                         capture_output=True, text=True)
+    assert run.returncode == 2 and run.stderr.count("\n") == 1 and "--forget c" in run.stderr

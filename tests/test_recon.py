@@ -6,6 +6,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import h5py
+import matplotlib.image as plt_image
 import pytest
 import torch
 
@@ -21,6 +22,7 @@ from datasets.mri import load_recon
 from datasets.mri_phantoms import generate
 from tests.conftest import expect_user_error, fingerprint
 from utils.checkpoints import load_model
+from utils.recon import with_noisy_targets
 from utils.recon_loop import evaluate_recon
 from utils.recon_report import SliceViewer
 
@@ -54,7 +56,8 @@ def test_trained_unet_beats_the_zero_filled_input_by_3_db(recon):
 def test_examine_dataset_counts_volumes_and_slices_per_group(recon, tmp_path):
     counts = examine_dataset.main([*recon["groups"], "--no_gui", "--save_fig", str(tmp_path / "data.png")])
     assert counts["brain/train"] == {"volumes": 8, "slices": 64} and counts["knee/test"] == {"volumes": 2, "slices": 16}
-    assert (tmp_path / "data.png").stat().st_size > 0
+    height, width = plt_image.imread(tmp_path / "data.png").shape[:2]
+    assert height / width > 0.45, "the figure shows one row per group, brain and knee"  # one row: about 0.3
 
 
 def unlearn(recon, method: str, *extra: str) -> str:
@@ -223,3 +226,39 @@ def test_multi_coil_files_given_to_a_single_coil_model(guarded, cli, tmp_path):
     expect_user_error(cli(main_train.main, "--train_groups", f"brain:{guarded['work'] / 'brain'}", *MASK,
                           "--arch", "varnet", "--save_model_id", "x", "--model_dir", str(tmp_path / "mw")),
                       "varnet needs multi-coil")
+
+
+def test_each_checkpoint_is_evaluated_once_and_its_picture_kept(recon, capsys, tmp_path):
+    oracle = unlearn(recon, "retrain", "--unlearn_epochs", "1")
+    args = [*recon["groups"], "--model_id", "orig_best", "--forget_group", "knee", "--retrain_model_id", oracle]
+    first = main_test_unlearn.main([*args, "--save_fig", str(tmp_path / "first.png")])
+    capsys.readouterr()
+    again = main_test_unlearn.main([*args, "--save_fig", str(tmp_path / "again.png")])
+    out = capsys.readouterr().out
+    assert out.count("evaluated before") == 2 and again == first
+    assert (tmp_path / "again.png").read_bytes() == (tmp_path / "first.png").read_bytes()
+    main_unlearn.main([*recon["groups"], "--model_id", "orig_best", "--forget_group", "knee", "--unlearn", "retrain",
+                       "--unlearn_epochs", "1", "--seed", "2", "--overwrite"])  # same id, other weights
+    main_test_unlearn.main(args)
+    assert capsys.readouterr().out.count("evaluated before") == 1  # the Original only
+
+
+def test_ga_l1_ascent_weight_scales_the_ascent_step(recon):
+    def step(weight: str) -> dict:
+        out_id = unlearn(recon, "GA_l1", "--l1_lambda", "0", "--ascent_weight", weight, "--unlearn_optimizer", "sgd",
+                         "--unlearn_batch_size", "64", "--unlearn_epochs", "1")
+        return torch.load(recon["work"] / "model_weights" / f"{out_id}.pt", weights_only=True)["state_dict"]
+
+    original = torch.load(recon["work"] / "model_weights" / "orig_best.pt", weights_only=True)["state_dict"]
+    once, twice = step("1"), step("2")
+    name = next(k for k, v in original.items() if v.is_floating_point() and v.dim() == 4)
+    torch.testing.assert_close(twice[name] - original[name], 2 * (once[name] - original[name]), rtol=1e-3, atol=1e-7)
+
+
+def test_noise_scale_absolute_adds_the_noise_as_it_is():
+    batch = {"target": torch.zeros(2, 4, 4), "max_value": torch.tensor([10.0, 10.0])}
+    rows = torch.tensor([True, False])
+    relative = with_noisy_targets(batch, rows, 0.5, torch.Generator().manual_seed(0))["target"]
+    absolute = with_noisy_targets(batch, rows, 0.5, torch.Generator().manual_seed(0), relative=False)["target"]
+    torch.testing.assert_close(relative, 10 * absolute)
+    assert absolute[0].min() >= 0 and absolute[0].max() > 0 and absolute[1].abs().max() == 0

@@ -35,6 +35,7 @@ HP_FLAGS = {"epochs": "unlearn_epochs", "lr": "unlearn_lr", "batch_size": "unlea
             "kd_T": "kd_T", "ssd_alpha": "SSDselectwt", "ssd_lambda": "SSDdampening", "k": "k",
             "ce_weight": "spkd_ce_weight", "sp_weight": "spkd_sp_weight", "retain_ratio": "retain_ratio",
             "noise_lambda": "noise_lambda", "l1_lambda": "l1_lambda",
+            "noise_scale": "noise_scale", "ascent_weight": "ascent_weight",
             "forget_local_epoch_ratio": "forget_local_epoch_ratio"}
 
 

@@ -69,11 +69,13 @@ REFERENCES: dict[tuple[str, str], Reference] = {
     ("reconstruction", "ft"): Reference(RECON, "configs/experiment/ul_FT*.yaml"),
     ("reconstruction", "ga"): Reference(RECON, "src/models/varnet_module.py (ga)"),
     ("reconstruction", "ga_l1"): Reference(RECON, "src/models/varnet_module.py (ga, l1_reg)",
-        "−loss + λ‖θ‖₁; the reference line `loss += loss + ‖θ‖₁` doubles the loss"),
+        "−loss + λ‖θ‖₁ with λ 1e-4; the reference line `loss += loss + ‖θ‖₁` is 2·(−loss) + ‖θ‖₁ "
+        "(--ascent_weight 2 --l1_lambda 1, set by mri_unlearn.sh --paper)"),
     ("reconstruction", "ga_ft"): Reference(RECON, "configs/experiment/ul_GA_FT*.yaml"),
     ("reconstruction", "ga_l1_ft"): Reference(RECON, "configs/experiment/ul_GA_L1_FT*.yaml"),
     ("reconstruction", "nl"): Reference(RECON, "src/data/components/fastmri_transform.py (noisy_label)",
-        "noise scaled by the volume's max (λ·max·|N(0,1)|): the reference's λ 1e-5 assumes fastMRI's raw scale"),
+        "noise scaled by the volume's max (λ·max·|N(0,1)|, λ 3): the reference's absolute λ 1e-5 assumes fastMRI's "
+        "raw scale (--noise_scale absolute --noise_lambda 1e-5, set by mri_unlearn.sh --paper)"),
     ("reconstruction", "nl_ft"): Reference(RECON, "configs/experiment/ul_NL_FT*.yaml"),
     ("reconstruction", "ssd"): Reference("ABiiitH/CorrectiveMachineUnlearningForMRI", "SSD on the reconstruction loss",
         "importance = squared gradient of the reconstruction loss; α 1.5 because the forget group is half the data"),

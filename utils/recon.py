@@ -79,10 +79,13 @@ def sample_loss(name: str, kind: str) -> SampleLoss:
     return {"l1": l1, "ssim": ssim_part, "ssim_l1": ssim_l1}[name]
 
 
-def with_noisy_targets(batch: dict, rows: torch.Tensor, lam: float, generator: torch.Generator | None = None) -> dict:
-    """NL: the targets of `rows` (bool per slice) plus |N(0,1)|·λ·(volume max), in image and normalised units."""
+def with_noisy_targets(batch: dict, rows: torch.Tensor, lam: float, generator: torch.Generator | None = None,
+                       relative: bool = True) -> dict:
+    """NL: the targets of `rows` (bool per slice) plus |N(0,1)|·λ·(volume max), or |N(0,1)|·λ as seed 000's code
+    adds it when not `relative`, in image and normalised units."""
     noise = torch.randn(batch["target"].shape, generator=generator, device="cpu").abs().to(batch["target"].device)
-    noise = noise * lam * batch["max_value"].view(-1, 1, 1) * rows.view(-1, 1, 1)
+    scale = batch["max_value"].view(-1, 1, 1) if relative else 1.0
+    noise = noise * lam * scale * rows.view(-1, 1, 1)
     noisy = dict(batch, target=batch["target"] + noise)
     if "norm_target" in batch:
         noisy["norm_target"] = batch["norm_target"] + (noise / (batch["std"].view(-1, 1, 1) + 1e-11)).unsqueeze(1)

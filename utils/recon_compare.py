@@ -1,5 +1,6 @@
-"""The seed-000 table: one row per model (Original, Oracle, each unlearning method) with PSNR / SSIM / NMSE per
-group, the gap to the Oracle and the time relative to retraining, from main_test_unlearn.py --json files.
+"""The seed-000 table: a row for the zero-filled input, then one per model (Original, Oracle, each unlearning
+method) with PSNR / SSIM / NMSE per group, the gap to the Oracle and the time relative to retraining, from
+main_test_unlearn.py --json files.
 
     python -m utils.recon_compare --results runs/mri_unlearn/results --out runs/mri_unlearn/table
 
@@ -36,7 +37,7 @@ def table_rows(results: list[tuple[str, dict]]) -> tuple[list[str], list[dict]]:
     forget = first.get("forget_group")
     groups = [g for g in first["groups"] if g != forget] + ([forget] if forget else [])
     columns = [f"{g} {label}" for g in groups for _, label, _ in METRICS]
-    rows = []
+    rows = [zero_filled_row(results[0][1], groups)] if all("zero_filled" in first["groups"][g] for g in groups) else []
     for name, report in results:
         row = {"model": name}
         for g in groups:
@@ -49,6 +50,16 @@ def table_rows(results: list[tuple[str, dict]]) -> tuple[list[str], list[dict]]:
         row["time / retrain"] = report.get("rte_ratio")
         rows.append(row)
     return columns, rows
+
+
+def zero_filled_row(report: dict, groups: list[str]) -> dict:
+    """The under-sampled input itself, the floor every model must beat."""
+    row = {"model": "Zero-filled"}
+    for g in groups:
+        for key, label, _ in METRICS:
+            row[f"{g} {label}"] = report["groups"][g]["zero_filled"][key]
+            row[f"{g} {label} std"] = report["groups"][g]["zero_filled"][f"{key}_std"]
+    return {**row, "gap PSNR (mean over groups)": None, "time s": None, "time / retrain": None}
 
 
 EXTRAS = (("gap PSNR (mean over groups)", "Gap PSNR", ".2f"), ("time s", "Time (s)", ".1f"),

@@ -150,12 +150,9 @@ def examine_recon(args: argparse.Namespace) -> dict:
             zf = (sample["image"][0] * sample["std"] + sample["mean"]).numpy()
             examples.append(Example(group, Path(volume.path).name, volume.num_slices // 2, zf, None,
                                     sample["target"].numpy()))
-    interactive = not args.no_gui and plots.has_display()
-    if examples and (args.save_fig or interactive):
-        viewer = SliceViewer(examples, f"{data.name} {args.split}", interactive)
-        if args.save_fig:
-            print(f"samples: {plots.save_figure(viewer.fig, args.save_fig)}")
-        if interactive:
-            viewer.run()
+    if examples and args.save_fig:  # one row per group: zero-filled input, target, their difference
+        print(f"samples: {example_figure(examples, args.save_fig, f'{data.name} {args.split}', per_group=1)}")
+    if examples and not args.no_gui and plots.has_display():
+        SliceViewer(examples, f"{data.name} {args.split}", interactive=True).run()
     return counts
 

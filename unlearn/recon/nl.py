@@ -5,6 +5,7 @@ from .. import register
 from .task import ReconTask, unlearn_loop
 
 
-@register("NL", task="reconstruction", epochs=6, lr=1e-4, batch_size=8, optimizer="adam", noise_lambda=3.0)
+@register("NL", task="reconstruction", epochs=6, lr=1e-4, batch_size=8, optimizer="adam", noise_lambda=3.0,
+          noise_scale="max")
 def noisy_labels(model: nn.Module, task: ReconTask) -> nn.Module:
     return unlearn_loop(model, task, retain=False, forget="noisy")

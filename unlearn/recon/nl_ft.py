@@ -6,6 +6,6 @@ from .task import ReconTask, unlearn_loop
 
 
 @register("NL_FT", task="reconstruction", epochs=6, lr=1e-4, batch_size=8, optimizer="adam", retain_ratio=0.25,
-          noise_lambda=3.0)
+          noise_lambda=3.0, noise_scale="max")
 def noisy_labels_fine_tune(model: nn.Module, task: ReconTask) -> nn.Module:
     return unlearn_loop(model, task, retain=True, forget="noisy")

@@ -110,10 +110,11 @@ class ReconTask:
 
 
 def unlearn_loop(model: nn.Module, task: ReconTask, *, retain: bool, forget: str | None = None,
-                 l1: float = 0.0) -> nn.Module:
+                 l1: float = 0.0, ascent_weight: float = 1.0) -> nn.Module:
     """Epochs over a retain subset and/or the forget group in one loop, one optimiser:
-    retain slices by the training loss; forget slices by ascent (`forget="ascent"`, + l1·‖θ‖₁ for GA-ℓ1) or by
-    the loss against noisy targets (`forget="noisy"`); the SalUn mask, if any, keeps masked weights fixed."""
+    retain slices by the training loss; forget slices by ascent (`forget="ascent"`: −ascent_weight·loss, + l1·‖θ‖₁
+    for GA-ℓ1) or by the loss against noisy targets (`forget="noisy"`); the SalUn mask, if any, keeps masked
+    weights fixed."""
     rows = task.rows(retain, forget is not None)
     loss = sample_loss(task.meta["loss"], task.kind)
     noise = torch.Generator().manual_seed(task.hp["seed"])
@@ -125,10 +126,11 @@ def unlearn_loop(model: nn.Module, task: ReconTask, *, retain: bool, forget: str
     def batch_loss(net: nn.Module, batch: dict) -> torch.Tensor:
         on_forget = task.is_forget(batch)
         if forget == "noisy":
-            batch = with_noisy_targets(batch, on_forget, task.hp["noise_lambda"], noise)
+            batch = with_noisy_targets(batch, on_forget, task.hp["noise_lambda"], noise,
+                                       relative=task.hp.get("noise_scale", "max") == "max")
         per_slice = loss(forward(net, batch, task.kind), batch)
         if forget == "ascent":
-            per_slice = torch.where(on_forget, -per_slice, per_slice)
+            per_slice = torch.where(on_forget, -ascent_weight * per_slice, per_slice)
         total = per_slice.mean()
         if l1 and on_forget.any():
             total = total + l1 * on_forget.float().mean() * l1_norm(net)

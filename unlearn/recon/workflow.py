@@ -1,6 +1,7 @@
 """The reconstruction side of the unlearning scripts: setup, SalUn saliency, and the seed-000 evaluation table."""
 import argparse
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 from torch import nn
@@ -9,8 +10,10 @@ from datasets.mri import ReconData, load_recon, make_loader
 from utils import checkpoints
 from utils.device import resolve_device
 from utils.errors import UserError
+from utils.eval_cache import EvalCache, cache_key
 from utils.recon import forward, sample_loss, to_device
 from utils.recon_loop import METRICS, evaluate_recon
+from utils.recon_report import example_figure
 from utils.tables import format_table
 
 from .task import GroupForget, resolve_group
@@ -60,10 +63,34 @@ def forget_saliency(model: nn.Module, setup: ReconSetup, batch_size: int, num_wo
 
 
 def group_metrics(setup: ReconSetup, model: nn.Module, meta: dict, args: argparse.Namespace) -> dict:
-    """PSNR / SSIM / NMSE per group on --split (mean and std over volumes)."""
+    """PSNR / SSIM / NMSE per group on --split (mean and std over volumes, and the zero-filled input's)."""
     report = evaluate_recon(model, setup.data, args.split, meta["kind"], setup.device, batch_size=args.batch_size,
                             num_workers=args.num_workers, examples_per_group=0)
     return report["groups"]
+
+
+def checkpoint_metrics(setup: ReconSetup, model: nn.Module, meta: dict, model_id: str, args: argparse.Namespace,
+                       picture: str | None = None) -> dict:
+    """group_metrics of a saved checkpoint, evaluated once: the result, and a picture of one slice per group, are
+    cached by checkpoint hash in {runs_dir}/eval_cache/; `picture` gets a copy of that picture."""
+    data, split = setup.data, args.split
+    files = [v.path for v in data.volumes(split)]
+    settings = {**data.describe(), "split": split, "sample_rate": data.sample_rate, "seed": data.seed,
+                "kind": meta["kind"], "roots": {g: str(r.resolve()) for g, r in data.roots.items()}}
+    cache = EvalCache(Path(args.runs_dir) / "eval_cache")
+    key = cache_key(checkpoints.find_checkpoint(model_id, args.model_dir), files, settings)
+    groups = cache.get(key)
+    if groups is None:
+        report = evaluate_recon(model, data, split, meta["kind"], setup.device, batch_size=args.batch_size,
+                                num_workers=args.num_workers, examples_per_group=1, show=True)
+        example_figure(report["examples"], cache.path(key, ".png"), title=f"{model_id} on {data.name} {split}",
+                       per_group=1)
+        groups = cache.put(key, report["groups"])
+    else:
+        print(f"{model_id}: evaluated before (cache {cache.path(key)})")
+    if picture:
+        print(f"reconstructions: {cache.copy_picture(key, picture)}")
+    return groups
 
 
 def group_columns(setup: ReconSetup) -> list[tuple[str, str]]:
@@ -75,7 +102,7 @@ def group_columns(setup: ReconSetup) -> list[tuple[str, str]]:
 def recon_unlearn_report(setup: ReconSetup, args: argparse.Namespace) -> dict:
     """main_test_unlearn.py for reconstruction: the seed-000 table of the model (and the retrained one, the gap
     between them, run time and time relative to retraining)."""
-    groups = group_metrics(setup, setup.model, setup.meta, args)
+    groups = checkpoint_metrics(setup, setup.model, setup.meta, args.model_id, args, args.save_fig)
     unlearn_time = setup.meta.get("unlearn", {}).get("unlearn_time_s")
     report = {"forget_group": setup.forget.group, "split": args.split, "groups": groups, "unlearn_time_s": unlearn_time,
               "retrain": None, "gap": None, "retrain_time_s": None, "rte_ratio": None}
@@ -88,7 +115,7 @@ def recon_unlearn_report(setup: ReconSetup, args: argparse.Namespace) -> dict:
             what = f"group {r_forget['group']}" if r_forget.get("group") else "nothing"
             raise UserError(f"{args.retrain_model_id} was retrained without {what}, not group {setup.forget.group} "
                             f"of these --train_groups")
-        r_groups = group_metrics(setup, retrained, r_meta, args)
+        r_groups = checkpoint_metrics(setup, retrained, r_meta, args.retrain_model_id, args)
         r_time = r_meta.get("unlearn", {}).get("unlearn_time_s")
         report.update(retrain=r_groups, retrain_time_s=r_time,
                       gap={g: {m: abs(groups[g][m] - r_groups[g][m]) for m in METRICS} for g in groups})
