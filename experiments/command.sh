@@ -12,7 +12,12 @@ command_line() {
 }
 
 # last_line: copy stdin to stderr and print its last line (the id a main_unlearn.py run prints). Through >&2, not
-# `tee /dev/stderr`: reopening /dev/stderr truncates a log the user redirected with `> log 2>&1`.
+# `tee /dev/stderr`: reopening /dev/stderr truncates a log the user redirected with `> log 2>&1`; and through a
+# file, not a process substitution, which may still be writing when the script ends.
 last_line() {
-    tee >(cat >&2) | tail -n 1
+    local copy
+    copy=$(mktemp)
+    tee "$copy" >&2
+    tail -n 1 "$copy"
+    rm -f "$copy"
 }
