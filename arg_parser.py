@@ -5,6 +5,7 @@ script parses its flags first and `--help` answers at once."""
 import argparse
 import ast
 import functools
+import math
 import sys
 from pathlib import Path
 
@@ -159,12 +160,21 @@ class Parser(argparse.ArgumentParser):
 
     def parse_known_args(self, args=None, namespace=None):
         parsed, rest = super().parse_known_args(args, namespace)
+        tokens = sys.argv[1:] if args is None else list(args)
+        # the flags spelled out on the command line (`--resume` tells them from defaults); not a plain type, so it is
+        # not recorded among a checkpoint's flags
+        parsed.given = frozenset(self._option_string_actions[t.split("=")[0]].dest for t in tokens
+                                 if t.startswith("-") and t.split("=")[0] in self._option_string_actions)
         defaults = TASK_DEFAULTS[task_of(parsed)]
         if getattr(parsed, "federated", None) or getattr(parsed, "forget_site", None):
             defaults = {**defaults, **FEDERATED_DEFAULTS}
         for key, value in defaults.items():
             if getattr(parsed, key, value) is None:
                 setattr(parsed, key, value)
+        from utils.paths import check_new_file  # no torch
+        for flag in ("json", "save_fig"):
+            if getattr(parsed, flag, None):
+                check_new_file(getattr(parsed, flag), getattr(parsed, "overwrite", False), f"--{flag}")
         return parsed, rest
 
 
@@ -184,15 +194,29 @@ def non_negative_int(text: str) -> int:
 
 def positive_float(text: str) -> float:
     value = float(text)
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
+    if not (value > 0 and math.isfinite(value)):
+        raise argparse.ArgumentTypeError(f"must be a finite positive number, got {text}")
     return value
 
 
 def non_negative_float(text: str) -> float:
     value = float(text)
-    if not value >= 0:
-        raise argparse.ArgumentTypeError(f"must be zero or more, got {text}")
+    if not (value >= 0 and math.isfinite(value)):
+        raise argparse.ArgumentTypeError(f"must be a finite number, zero or more, got {text}")
+    return value
+
+
+def momentum_float(text: str) -> float:
+    value = float(text)
+    if not 0 <= value < 1:
+        raise argparse.ArgumentTypeError(f"must be in [0, 1) (0.9 is usual), got {text}")
+    return value
+
+
+def seed_int(text: str) -> int:
+    value = int(text)
+    if not 0 <= value < 2**32:
+        raise argparse.ArgumentTypeError(f"must be in 0..{2**32 - 1}, got {text}")
     return value
 
 
@@ -255,7 +279,7 @@ def _training(p: argparse._ArgumentGroup) -> None:
     p.add_argument("--epochs", type=positive_int, default=50, help="epochs (federated: communication rounds)")
     p.add_argument("--lr", type=positive_float, default=None, help=_family_defaults("lr"))
     p.add_argument("--optimizer", choices=["sgd", "adam", "rmsprop"], default=None, help=_family_defaults("optimizer"))
-    p.add_argument("--momentum", type=non_negative_float, default=0.9, help="SGD momentum")
+    p.add_argument("--momentum", type=momentum_float, default=0.9, help="SGD momentum, in [0, 1)")
     p.add_argument("--weight_decay", type=non_negative_float, default=None, help=_family_defaults("weight_decay"))
     p.add_argument("--loss", choices=["l1", "ssim", "ssim_l1"], default="l1",
                    help="reconstruction loss; ssim_l1 = SSIM + 1e-5·L1 (seed 000)")
@@ -289,6 +313,17 @@ def _training(p: argparse._ArgumentGroup) -> None:
 
 
 def _unlearning(p: argparse._ArgumentGroup) -> None:
+    def mask_share(text: str) -> float:
+        """--mask_thresh: the share of weights a SalUn mask lets move, in (0, 1]."""
+        try:
+            value = float(text)
+        except ValueError:
+            value = float("nan")
+        if not 0 < value <= 1:
+            raise argparse.ArgumentTypeError(f"must be a share in (0, 1] such as 0.5 (generate_mask.py writes 0.1, "
+                                             f"0.2, ..., 1.0), got {text}")
+        return value
+
     p.add_argument("--unlearn", default="RL_with_SalUn",
                    help="unlearning method id (main_unlearn.py --list); the default is a classification method: "
                         "reconstruction and federated runs name theirs")
@@ -301,10 +336,13 @@ def _unlearning(p: argparse._ArgumentGroup) -> None:
                    help="corrective: the unlearner knows only this many of the manipulated samples (default: all)")
     p.add_argument("--k", type=int, default=None,
                    help="EU / CF: re-initialise / train only the last k weight layers (conv/linear; -1 = all)")
-    p.add_argument("--mask_thresh", type=float, default=0.5, help="SalUn mask: keep the top share of salient weights")
-    p.add_argument("--mask_path", default=None, help="a mask file instead of SaliencyMaps/{model_id}/with_{t}.pt")
+    p.add_argument("--mask_thresh", type=mask_share, default=0.5,
+                   help="SalUn mask (the _with_SalUn methods): let the top share of salient weights move, in (0, 1]")
+    p.add_argument("--mask_path", default=None,
+                   help="_with_SalUn methods: a mask file instead of SaliencyMaps/{model_id}/with_{t}.pt")
     p.add_argument("--mask_dir", default="SaliencyMaps", help="where generate_mask.py writes and main_unlearn.py reads masks")
-    p.add_argument("--unlearn_epochs", type=non_negative_int, default=None)
+    p.add_argument("--unlearn_epochs", type=positive_int, default=None,
+                   help="methods that train (SSD, ASSD, wfisher and federaser train no epochs and refuse it)")
     p.add_argument("--unlearn_lr", type=positive_float, default=None)
     p.add_argument("--unlearn_batch_size", type=positive_int, default=None)
     p.add_argument("--unlearn_optimizer", choices=["sgd", "adam"], default=None)
@@ -337,11 +375,13 @@ def _unlearning(p: argparse._ArgumentGroup) -> None:
     p.add_argument("--ascent_weight", type=positive_float, default=None,
                    help="GA_l1, GA_l1_FT: weight of the ascent term (1; seed 000's code doubles it: 2)")
     p.add_argument("--retrain_model_id", default=None, help="model retrained without the forget set, to compare with")
-    p.add_argument("--save_dir", default=None, help="main_forget.py: folder for {unlearn}checkpoint.pt and eval_result.json")
+    p.add_argument("--save_dir", default=None,
+                   help="SalUn's output folder: main_forget.py writes {unlearn}checkpoint.pt and eval_result.json there, "
+                        "generate_mask.py its with_{t}.pt masks (instead of --mask_dir/{model_id}/)")
 
 
 def _system(p: argparse._ArgumentGroup) -> None:
-    p.add_argument("--seed", type=int, default=1, help="seed of every random choice (data order, masks, weights)")
+    p.add_argument("--seed", type=seed_int, default=1, help="seed of every random choice (data order, masks, weights)")
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto", help="auto: CUDA when there is one")
     p.add_argument("--amp", action="store_true", help="bf16/fp16 mixed precision (CUDA only; ignored on CPU)")
 
@@ -349,6 +389,9 @@ def _system(p: argparse._ArgumentGroup) -> None:
 def _evaluation(p: argparse._ArgumentGroup) -> None:
     p.add_argument("--split", choices=["train", "val", "test"], default="test", help="split to evaluate")
     p.add_argument("--no_gui", action="store_true", help="do not open a window")
+    p.add_argument("--other_dataset", action="store_true",
+                   help="classification: test a model on a dataset other than the one it was trained on (an external "
+                        "test set of the same classes, channels and image size); refused without this flag")
 
 
 def _transfer(p: argparse._ArgumentGroup) -> None:

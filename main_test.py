@@ -25,7 +25,8 @@ def main(argv=None) -> dict:
         raise UserError("--submission_dir writes fastMRI reconstructions; it needs --train_groups")
     device = resolve_device(args.device)
     data = datasets.load(args)
-    model, meta = checkpoints.load_model(args.model_id, args.model_dir, data.describe(), device, args.arch)
+    model, meta = checkpoints.load_model(args.model_id, args.model_dir, data.describe(), device, args.arch,
+                                         args.other_dataset)
     split = data.split(args.split)
     logits, labels = split_logits(model, split, meta, device, args.batch_size, amp_dtype(device, args.amp))
     report = classification_report(logits, labels, data.class_names, data.multilabel)

@@ -21,7 +21,10 @@ def main(argv=None) -> dict:
     else:
         from utils.training import train_model
         summary = train_model(args)
-        if summary:
+        if summary and summary["best_val_acc"] is None:
+            print(f"no val split to select on: the best checkpoint is the last epoch ({summary['best_epoch']}); "
+                  f"its test accuracy {summary['test_acc']:.2f}%")
+        elif summary:
             print(f"best val accuracy {summary['best_val_acc']:.2f}% (epoch {summary['best_epoch']}); "
                   f"test accuracy of the best model {summary['test_acc']:.2f}%")
     if summary:

@@ -14,11 +14,11 @@ EPOCHS=${EPOCHS:-15}
 SEED=${SEED:-1}
 CLASS=${CLASS:-3}
 
-python examine_dataset.py --dataset "$DATASET" --no_gui --save_fig "runs/$ID/samples.png"
+python examine_dataset.py --dataset "$DATASET" --no_gui --save_fig "runs/$ID/samples.png" --overwrite
 python main_train.py --save_model_id "$ID" --dataset "$DATASET" --arch "$ARCH" \
     --epochs "$EPOCHS" --lr 0.05 --batch_size 64 --seed "$SEED" --overwrite
 python main_test.py --model_id "${ID}_best" --dataset "$DATASET" --batch_size 256 \
-    --no_gui --json "runs/$ID/test.json" --save_fig "runs/$ID/test_samples.png"
+    --no_gui --json "runs/$ID/test.json" --save_fig "runs/$ID/test_samples.png" --overwrite
 
 RETRAIN=$(python main_unlearn.py --model_id "${ID}_best" --dataset "$DATASET" --unlearn retrain \
     --class_to_forget "$CLASS" --seed "$SEED" --overwrite | tail -n 1)
@@ -33,7 +33,7 @@ python main_test_unlearn.py --model_id "${ID}_best" --dataset "$DATASET" --class
     --retrain_model_id "$RETRAIN"
 echo "== after RL_with_SalUn =="
 python main_test_unlearn.py --model_id "$SALUN" --dataset "$DATASET" --retrain_model_id "$RETRAIN" \
-    --json "runs/$ID/unlearn.json"
+    --json "runs/$ID/unlearn.json" --overwrite
 
 python - "$ID" <<'PY'
 import json, sys

@@ -26,7 +26,7 @@ from utils.metrics import confusion_matrix
 
 def report(env, model_id: str, tmp_path, *argv: str) -> dict:
     out = tmp_path / "r.json"
-    main_test_unlearn.main(["--model_id", model_id, "--json", str(out), *env["common"], *argv])
+    main_test_unlearn.main(["--model_id", model_id, "--json", str(out), "--overwrite", *env["common"], *argv])
     return json.loads(out.read_text())
 
 

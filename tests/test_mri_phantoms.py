@@ -189,7 +189,7 @@ BAD_INPUT = [
     (["--family", "brain", "--coils", "0"], "--coils"),
     (["--family", "brain", "--seed", "-1"], "--seed -1"),
     (["--family", "brain", "--noise", "-0.1"], "--noise"),
-    (["--family", "brain", "--scale", "inf"], "--scale inf"),
+    (["--family", "brain", "--scale", "inf"], "finite positive number, got inf"),
     (["--family", "brain", "--sequence", "FLAIR"], "invalid choice"),
 ]
 

@@ -21,7 +21,7 @@ def unlearn_id(env, *argv: str) -> str:
 def evaluate(env, model_id: str, tmp_path, *argv: str) -> dict:
     out = tmp_path / f"{model_id[-40:]}.json"
     main_test_unlearn.main(["--model_id", model_id, "--retrain_model_id", env["retrain_id"], "--json", str(out),
-                            *env["common"], *argv])
+                            "--overwrite", *env["common"], *argv])
     return json.loads(out.read_text())
 
 

@@ -31,9 +31,15 @@ def find_checkpoint(model_id: str | None, model_dir: str = "model_weights") -> P
 
 
 def save_checkpoint(path: str | Path, model: nn.Module, meta: dict, **extra) -> Path:
-    """Write {"state_dict", "meta", **extra} atomically; `meta` holds plain types only."""
+    """Write {"state_dict", "meta", **extra} atomically; `meta` holds plain types only. Weights that are not finite
+    (a diverged run) are never saved: that is a UserError, and the file already at `path` stays as it was."""
     model = getattr(model, "module", model)
-    return save_torch({"state_dict": model.state_dict(), "meta": meta, **extra}, path)
+    state = model.state_dict()
+    broken = next((k for k, v in state.items() if v.is_floating_point() and not torch.isfinite(v).all()), None)
+    if broken is not None:
+        raise UserError(f"not saving {path}: the weights hold NaN or inf ({broken}): the run diverged; lower the "
+                        f"learning rate, or check the data for NaN or inf")
+    return save_torch({"state_dict": state, "meta": meta, **extra}, path)
 
 
 def load_checkpoint(path: str | Path) -> dict:
@@ -47,8 +53,10 @@ def load_checkpoint(path: str | Path) -> dict:
     return ckpt
 
 
-def check_compatible(meta: dict, data_meta: dict, source: str, arch: str | None = None) -> None:
-    """Refuse a checkpoint whose arch, classes, channels or task do not fit the dataset it is used with."""
+def check_compatible(meta: dict, data_meta: dict, source: str, arch: str | None = None,
+                     other_dataset: bool = False) -> None:
+    """Refuse a checkpoint whose arch, classes, channels, task or image size do not fit the dataset it is used with,
+    or (classification, unless `other_dataset`) that was trained on another dataset."""
     if arch and meta.get("arch", "").lower() != arch.lower():
         raise UserError(f"{source} is a {meta.get('arch')} model but --arch {arch} was given")
     mine, theirs = family(meta.get("task")), family(data_meta["task"])
@@ -64,6 +72,12 @@ def check_compatible(meta: dict, data_meta: dict, source: str, arch: str | None 
         if key in meta and meta[key] != data_meta[key]:
             raise UserError(f"{source} was trained for {meta[key]} {what} ({meta.get('dataset')}) but "
                             f"{data_meta['dataset']} has {data_meta[key]}; pass the dataset it was trained on")
+    if meta.get("size") and meta["size"] != data_meta.get("size"):
+        raise UserError(f"{source} was trained on {meta['size']}x{meta['size']} images but {data_meta['dataset']} "
+                        f"is {data_meta.get('size')}x{data_meta.get('size')}; pass --size {meta['size']}")
+    if meta.get("dataset") and meta["dataset"] != data_meta["dataset"] and not other_dataset:
+        raise UserError(f"{source} was trained on {meta['dataset']}, not {data_meta['dataset']}; pass --dataset "
+                        f"{meta['dataset']}, or --other_dataset to test it on another dataset of the same classes")
 
 
 def family(task: str | None) -> str:
@@ -71,7 +85,7 @@ def family(task: str | None) -> str:
 
 
 def load_model(model_id: str | None, model_dir: str, data_meta: dict, device: torch.device,
-               arch: str | None = None) -> tuple[nn.Module, dict]:
+               arch: str | None = None, other_dataset: bool = False) -> tuple[nn.Module, dict]:
     """Find, check and load a checkpoint (classification or reconstruction); returns the model on `device` and its meta."""
     from models import create_model
     path = find_checkpoint(model_id, model_dir)
@@ -79,7 +93,7 @@ def load_model(model_id: str | None, model_dir: str, data_meta: dict, device: to
     meta = ckpt["meta"]
     if "arch" not in meta:
         raise UserError(f"{path} has no arch in its meta; it was not written by this project's main_train.py")
-    check_compatible(meta, data_meta, str(path), arch)
+    check_compatible(meta, data_meta, str(path), arch, other_dataset)
     if meta.get("task") == "reconstruction":
         model = create_model(meta["arch"], **meta["model_kwargs"])
     else:

@@ -14,10 +14,11 @@ from .errors import UserError
 from .federated import (Federation, LocalRecipe, clone_state, federation_from_args, make_clients, run_round,
                         updates_folder)
 from .io import save_torch
-from .recon import model_kind, model_kwargs
+from .recon import check_depth_fits, model_kind, model_kwargs
 from .recon_loop import evaluate_recon, mean_psnr
 from .recon_training import build_model
-from .training import check_outputs, output_paths, plain_args, save_epoch
+from .training import (check_outputs, guarded_run, output_paths, plain_args, read_resume_point,
+                       save_epoch)
 
 
 def validation_sites(data: ReconData, fed: Federation) -> list[str]:
@@ -28,15 +29,39 @@ def validation_sites(data: ReconData, fed: Federation) -> list[str]:
     return [s for s in fed.sites if data.has_split("val", s)]
 
 
+def _to_cpu(obj):
+    if isinstance(obj, torch.Tensor):
+        return obj.detach().cpu()
+    if isinstance(obj, dict):
+        return {k: _to_cpu(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(_to_cpu(v) for v in obj)
+    return obj
+
+
+def gather_client_states(clients: list, dist: distributed.Dist) -> dict:
+    """{site: what --continues needs of it} of every site (FL-MRCM's discriminators and optimisers), on the main
+    process; under torchrun each process holds one site and sends it there."""
+    mine = {c.name: _to_cpu(c.state()) for c in clients if c.state()}
+    if not dist.enabled:
+        return mine
+    gathered = [None] * dist.world_size if dist.is_main else None
+    torch.distributed.gather_object(mine, gathered, dst=0)
+    return {name: state for part in gathered or [] for name, state in part.items()}
+
+
 def train_federated(args: argparse.Namespace) -> dict:
     """Train (or continue) the federation the flags describe; returns a summary of the run."""
-    return distributed.run_in_group(_train, args)
-
-
-def _train(args: argparse.Namespace, dist: distributed.Dist) -> dict:
     args.resume = args.resume or args.continues
     paths = output_paths(args)
     check_outputs(args, paths)
+    with guarded_run(args):
+        return distributed.run_in_group(_train, args)
+
+
+def _train(args: argparse.Namespace, dist: distributed.Dist) -> dict:
+    paths = output_paths(args)
+    resumed = read_resume_point(args, paths["last"]) if args.resume else None
     data = load_recon(args)
     fed = federation_from_args(args, data)
     if dist.enabled and dist.world_size != len(fed.sites):
@@ -45,11 +70,10 @@ def _train(args: argparse.Namespace, dist: distributed.Dist) -> dict:
     arch = (args.arch or default_arch("reconstruction")).lower()
     if model_kind(arch) != "image":
         raise UserError("federated training uses the U-Net (--arch unet): FL-MRCM aligns its bottleneck features")
-    resumed = checkpoints.load_checkpoint(paths["last"]) if args.resume else None
+    check_depth_fits(resumed["meta"]["model_kwargs"] if resumed else model_kwargs(arch, args),
+                     min(data.slices("train", "image", fed.sites[:1], train=True)[0]["target"].shape[-2:]))
     if resumed:
         checkpoints.check_compatible(resumed["meta"], data.describe(), str(paths["last"]), arch)
-        if resumed["meta"]["epoch"] >= args.epochs:
-            raise UserError(f"{paths['last']} has already run {resumed['meta']['epoch']} rounds; raise --epochs")
     meta = {**data.describe(), "arch": arch, "kind": "image", "loss": args.loss, "model_id": args.save_model_id,
             "model_kwargs": resumed["meta"]["model_kwargs"] if resumed else model_kwargs(arch, args),
             "args": plain_args(args), "federated": {**fed.to_meta(), "unlearn_interval": args.unlearn_interval}}
@@ -59,13 +83,12 @@ def _train(args: argparse.Namespace, dist: distributed.Dist) -> dict:
     recipe = LocalRecipe.from_args(args, "image", args.loss)
     clients = make_clients(data, fed, model, recipe, dist.device, [fed.sites[dist.rank]] if dist.enabled else None)
     history, start, best = [], 0, {"val_psnr": -1e9, "epoch": 0}
-    clients_dir = paths["last"].with_name(f"{args.save_model_id}_last_clients")
     if resumed:
         global_state = {k: v.to(dist.device) for k, v in resumed["state_dict"].items()}
         start, history, best = resumed["meta"]["epoch"], resumed["meta"]["history"], resumed["meta"]["best"]
         for client in clients:
-            if (clients_dir / f"{client.name}.pt").is_file():
-                client.load(torch.load(clients_dir / f"{client.name}.pt", map_location=dist.device, weights_only=True))
+            if client.name in resumed.get("clients", {}):
+                client.load(resumed["clients"][client.name])
     target = data.slices("train", "image", [fed.target], train=True) if fed.mode == "mrcm" else None
     val_sites = validation_sites(data, fed)
     updates = updates_folder(args.model_dir, args.save_model_id)
@@ -86,9 +109,7 @@ def _train(args: argparse.Namespace, dist: distributed.Dist) -> dict:
                 save_torch(before, updates / f"round{round_num:03d}_global.pt")
             for name, state in states.items():
                 save_torch(state, updates / f"round{round_num:03d}_{name}.pt")
-        for client in clients:
-            if client.state():
-                save_torch(client.state(), clients_dir / f"{client.name}.pt")
+        client_states = gather_client_states(clients, dist)
         model.load_state_dict(global_state)
         row = {"epoch": round_num + 1, "lr": recipe.lr_at(round_num),
                "train_loss": round(sum(losses.values()) / len(losses), 6), "val_psnr": "", "val_ssim": "", "seconds": 0.0}
@@ -106,7 +127,7 @@ def _train(args: argparse.Namespace, dist: distributed.Dist) -> dict:
                         {"val_psnr": None, "epoch": round_num + 1, "selected_on": "last round (no val split)"})
             record = {**meta, "epoch": round_num + 1, "best": best, "history": history,
                       "metrics": {"val_psnr": row["val_psnr"], "best_val_psnr": best["val_psnr"]}}
-            save_epoch(paths, model, record, is_best)
+            save_epoch(paths, model, record, is_best, clients=client_states)  # one atomic file: resumable as a whole
             checkpoints.save_checkpoint(paths["last"].with_name(f"{args.save_model_id}_rounds") /
                                         f"round{round_num + 1:03d}.pt", model, record)
             print(f"round {round_num + 1}/{args.epochs}: loss {row['train_loss']:.4f}"

@@ -8,16 +8,30 @@ from typing import Any, Iterator
 
 import torch
 
+from .errors import UserError
+from .paths import sweep_temp_files
+
 
 @contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
-    """Yield a temporary path next to `path`; rename it onto `path` only if the block succeeds."""
+    """Yield a temporary path next to `path`; rename it onto `path` only if the block succeeds. A failed write (full
+    disk, no permission) is a UserError and leaves the old `path` as it was; temporary files of killed writers of the
+    same name are swept first."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        sweep_temp_files(path.parent, path.name)
         yield tmp
         os.replace(tmp, path)
+    except OSError as err:
+        raise UserError(f"cannot write {path}: {err.strerror or err}; "
+                        f"{'the previous file is unchanged' if path.exists() else 'nothing was written'}") from None
+    except RuntimeError as err:  # torch.save's writer reports a full disk as a RuntimeError
+        if "write" not in str(err).lower():
+            raise
+        raise UserError(f"cannot write {path} (is the disk full?): {str(err).splitlines()[0]}; "
+                        f"{'the previous file is unchanged' if path.exists() else 'nothing was written'}") from None
     finally:
         if tmp.exists():
             tmp.unlink()

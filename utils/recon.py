@@ -36,6 +36,17 @@ def check_arch_fits(arch: str, challenge: str) -> None:
         raise UserError("varnet needs multi-coil k-space (reconstruction_rss files); use --arch unet for single-coil data")
 
 
+def check_depth_fits(kwargs: dict, side: int) -> None:
+    """Each pooling layer halves the image: the deepest level of a U-Net (or a VarNet's U-Nets) needs 2×2 pixels."""
+    for key, flag in (("num_pool_layers", "--num_pool_layers"), ("pools", "--num_pool_layers"),
+                      ("sens_pools", "--sens_pools")):
+        pools = kwargs.get(key)
+        if pools is not None and side < 2 ** (pools + 1):
+            deepest = max(1, side.bit_length() - 2)
+            raise UserError(f"{flag} {pools} is too deep for {side}-pixel images (each pooling halves them, and the "
+                            f"deepest level needs 2x2 pixels); pass {flag} {deepest} or less")
+
+
 def to_device(batch: dict, device: torch.device) -> dict:
     return {k: v.to(device, non_blocking=True) if torch.is_tensor(v) else v for k, v in batch.items()}
 

@@ -12,12 +12,12 @@ from datasets.mri import ReconData, load_recon, make_loader
 
 from . import checkpoints, plots
 from .device import amp_dtype, resolve_device, seed_everything
-from .errors import UserError
-from .recon import check_arch_fits, forward, model_kind, model_kwargs, sample_loss
+from .recon import check_arch_fits, check_depth_fits, forward, model_kind, model_kwargs, sample_loss
 from .recon_loop import BatchLoss, evaluate_recon, mean_psnr, train_recon_epoch
 from .schedule import lr_factor
 from .train_loop import optimizer_for
-from .training import check_outputs, output_paths, plain_args, save_epoch
+from .training import (check_outputs, guarded_run, output_paths, plain_args, read_resume_point,
+                       save_epoch)
 
 
 def build_model(meta: dict) -> nn.Module:
@@ -34,21 +34,21 @@ def train_recon(args: argparse.Namespace) -> dict:
     """Train (or resume) the reconstruction model the flags describe; returns a summary of the run."""
     paths = output_paths(args)
     check_outputs(args, paths)
-    device = resolve_device(args.device)
-    data = load_recon(args)
-    data_meta = data.describe()
-    resumed = None
-    if args.resume:
-        resumed = checkpoints.load_checkpoint(paths["last"])
-        checkpoints.check_compatible(resumed["meta"], data_meta, str(paths["last"]), args.arch)
-        if resumed.get("epoch", 0) >= args.epochs:
-            raise UserError(f"{paths['last']} has already trained {resumed['epoch']} epochs; raise --epochs to continue")
-    arch = resumed["meta"]["arch"] if resumed else (args.arch or default_arch("reconstruction")).lower()
-    kind = model_kind(arch)
-    check_arch_fits(arch, data.challenge)
-    meta = {**data_meta, "arch": arch, "model_kwargs": resumed["meta"]["model_kwargs"] if resumed else model_kwargs(arch, args),
-            "kind": kind, "loss": args.loss, "model_id": args.save_model_id, "args": plain_args(args)}
-    return fit(meta, data, args, device, paths, resumed)
+    with guarded_run(args):
+        resumed = read_resume_point(args, paths["last"]) if args.resume else None
+        device = resolve_device(args.device)
+        data = load_recon(args)
+        data_meta = data.describe()
+        if resumed:
+            checkpoints.check_compatible(resumed["meta"], data_meta, str(paths["last"]), args.arch)
+        arch = resumed["meta"]["arch"] if resumed else (args.arch or default_arch("reconstruction")).lower()
+        kind = model_kind(arch)
+        check_arch_fits(arch, data.challenge)
+        meta = {**data_meta, "arch": arch, "kind": kind, "loss": args.loss, "model_id": args.save_model_id,
+                "model_kwargs": resumed["meta"]["model_kwargs"] if resumed else model_kwargs(arch, args),
+                "args": plain_args(args)}
+        check_depth_fits(meta["model_kwargs"], min(data.slices("train", kind, train=True)[0]["target"].shape[-2:]))
+        return fit(meta, data, args, device, paths, resumed)
 
 
 def fit(meta: dict, data: ReconData, args: argparse.Namespace, device: torch.device, paths: dict | None,
@@ -69,6 +69,7 @@ def fit(meta: dict, data: ReconData, args: argparse.Namespace, device: torch.dev
     kind, amp = meta["kind"], amp_dtype(device, args.amp)
     scaler = torch.amp.GradScaler("cuda", enabled=amp == torch.float16)
     train_set = data.slices("train", kind, groups, train=True)
+    check_depth_fits(meta["model_kwargs"], min(train_set[0]["target"].shape[-2:]))
     steps = -(-len(train_set) // args.batch_size)
     total_steps, warmup = args.epochs * steps, args.warmup_epochs * steps
     val_groups = [g for g in (groups or data.groups) if data.has_split("val", g)]

@@ -6,6 +6,7 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
+from .errors import UserError
 from .metrics import correct
 
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
@@ -42,7 +43,11 @@ def optimizer_for(params, name: str, lr: float, momentum: float = 0.9, weight_de
 
 def optimizer_step(loss: torch.Tensor, optimizer: torch.optim.Optimizer,
                    scaler: torch.amp.GradScaler | None = None, mask=None) -> None:
-    """Backward, step (through the fp16 scaler if any); a SalUn `mask` keeps masked-out weights where they were."""
+    """Backward, step (through the fp16 scaler if any); a SalUn `mask` keeps masked-out weights where they were. A loss
+    that is not finite stops the run (a UserError) before the step, so no diverged weights are ever saved."""
+    if not torch.isfinite(loss.detach()).all():
+        raise UserError(f"the loss became {loss.item()}: the run diverged; nothing from this step on is saved. Lower "
+                        f"the learning rate (or the momentum), or check the data for NaN or inf")
     optimizer.zero_grad(set_to_none=True)
     if scaler is not None and scaler.is_enabled():
         scaler.scale(loss).backward()

@@ -1,7 +1,10 @@
 """Training a classifier from the flags of main_train.py: model, optimiser, epochs, checkpoints, logs."""
 import argparse
+import os
 import time
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 import torch
 from torch import nn
@@ -17,6 +20,7 @@ from . import checkpoints, distributed, metrics, plots
 from .device import amp_dtype, seed_everything
 from .errors import UserError
 from .io import save_csv
+from .paths import check_run_id, check_writable_dir, remove_paths, run_lock, sweep_temp_files
 from .schedule import lr_factor
 from .train_loop import optimizer_for, predict, task_loss, train_epoch
 
@@ -27,19 +31,90 @@ def output_paths(args: argparse.Namespace) -> dict[str, Path]:
             "log": Path(args.runs_dir) / run / "log.csv", "curves": Path(args.runs_dir) / run / "curves.png"}
 
 
+def owned_paths(args: argparse.Namespace) -> list[Path]:
+    """Everything a training run of --save_model_id writes: what --overwrite clears before the new run starts."""
+    run, folder, paths = args.save_model_id, Path(args.model_dir), output_paths(args)
+    return [paths["best"], paths["last"], folder / f"{run}_updates", folder / f"{run}_rounds",
+            folder / f"{run}_last_clients", paths["log"], paths["curves"]]
+
+
 def check_outputs(args: argparse.Namespace, paths: dict[str, Path]) -> None:
-    """Refuse to clobber an earlier run, or to resume one that is not there, before anything is written."""
-    if not args.save_model_id:
-        raise UserError("--save_model_id is required: the name under which model_weights/{id}_best.pt is saved")
-    if "/" in args.save_model_id or args.save_model_id.endswith(".pt"):
-        raise UserError(f"--save_model_id {args.save_model_id!r} must be a plain name (no folder, no .pt)")
-    existing = [str(p) for key, p in paths.items() if key in ("best", "last") and p.exists()]
+    """Refuse a bad id, an unwritable folder, clobbering an earlier run, or resuming one that is not there, before
+    anything is written."""
+    check_run_id(args.save_model_id, "--save_model_id")
+    check_writable_dir(args.model_dir, "--model_dir")
+    check_writable_dir(args.runs_dir, "--runs_dir")
+    existing = [str(p) for p in owned_paths(args) if p.is_file() or (p.is_dir() and any(p.iterdir()))]
     if args.resume:
         if not paths["last"].exists():
             raise UserError(f"--resume: {paths['last']} does not exist; train it first (without --resume)")
     elif existing and not args.overwrite:
-        raise UserError(f"{' and '.join(existing)} already exist; add --overwrite to replace them, "
-                        f"--resume to continue, or choose another --save_model_id")
+        raise UserError(f"{' and '.join(existing[:3])} already exist; add --overwrite to replace the earlier run, "
+                        f"--resume to continue it, or choose another --save_model_id")
+
+
+@contextmanager
+def guarded_run(args: argparse.Namespace) -> Iterator[None]:
+    """The whole training run of --save_model_id: its lock (taken by the main process only under torchrun), and under
+    --overwrite the earlier run's files moved aside, deleted when the new run ends well, put back when it fails (bad
+    data, divergence, Ctrl-C): a failed run leaves the earlier one as it was."""
+    if os.environ.get("RANK", "0") != "0":
+        yield
+        return
+    with run_lock(args.model_dir, args.save_model_id):
+        sweep_temp_files(args.model_dir, f"{args.save_model_id}_*")
+        aside = [] if args.resume or not args.overwrite else move_aside(owned_paths(args))
+        try:
+            yield
+        except BaseException:
+            for path, moved in aside:
+                remove_paths([path])
+                os.replace(moved, path)
+            raise
+        remove_paths([moved for _, moved in aside])
+        if aside:
+            print(f"--overwrite: replaced the earlier run's {', '.join(str(path) for path, _ in aside)}")
+
+
+def move_aside(paths: list[Path]) -> list[tuple[Path, Path]]:
+    """Rename each existing path to a hidden name beside it; returns (path, where it went)."""
+    moved = []
+    for path in paths:
+        if path.exists():
+            target = path.with_name(f".{path.name}.replaced")
+            remove_paths([target])  # left by a run that was killed
+            os.replace(path, target)
+            moved.append((path, target))
+    return moved
+
+
+# flags a resumed run may change; every other recorded flag is the run's own (a different value is an error)
+MAY_CHANGE_ON_RESUME = {"epochs", "resume", "continues", "overwrite", "device", "amp", "num_workers", "cache_mb",
+                        "data_dir", "model_dir", "runs_dir", "json", "save_fig", "no_gui", "verbose", "val_every",
+                        "download"}
+
+
+def adopt_resume_flags(args: argparse.Namespace, recorded: dict, source: Path) -> None:
+    """--resume continues the run as it was started: a flag the user gave that differs from the recorded one is an
+    error; a flag not given takes the recorded value (so the recorded settings never change)."""
+    given = getattr(args, "given", frozenset())
+    for key, value in recorded.items():
+        if key in MAY_CHANGE_ON_RESUME or not hasattr(args, key) or getattr(args, key) == value:
+            continue
+        if key in given:
+            raise UserError(f"--resume: --{key} {getattr(args, key)} differs from {value} of the run in {source}; "
+                            f"drop --{key} to continue that run, or start a new one with another --save_model_id")
+        setattr(args, key, value)
+
+
+def read_resume_point(args: argparse.Namespace, path: Path) -> dict:
+    """The *_last.pt checkpoint to continue from; the run's recorded flags are adopted (see adopt_resume_flags)."""
+    ckpt = checkpoints.load_checkpoint(path)
+    adopt_resume_flags(args, ckpt["meta"].get("args", {}), path)
+    if ckpt.get("epoch", ckpt["meta"].get("epoch", 0)) >= args.epochs:
+        done = ckpt.get("epoch", ckpt["meta"].get("epoch"))
+        raise UserError(f"{path} has already run {done} epochs (rounds); raise --epochs to continue")
+    return ckpt
 
 
 def make_optimizer(model: nn.Module, args: argparse.Namespace) -> torch.optim.Optimizer:
@@ -59,32 +134,29 @@ def plain_args(args: argparse.Namespace) -> dict:
     return {k: v for k, v in vars(args).items() if isinstance(v, (str, int, float, bool, list, type(None)))}
 
 
-def load_resume_point(args: argparse.Namespace, path: Path, data_meta: dict) -> dict:
-    """The *_last.pt checkpoint to continue from, checked against the dataset and flags."""
-    ckpt = checkpoints.load_checkpoint(path)
-    meta = ckpt["meta"]
-    checkpoints.check_compatible(meta, data_meta, str(path), args.arch)
-    if meta.get("dataset") != data_meta["dataset"]:
-        raise UserError(f"{path} was trained on {meta.get('dataset')}, not {data_meta['dataset']}")
-    if ckpt.get("epoch", 0) >= args.epochs:
-        raise UserError(f"{path} has already trained {ckpt.get('epoch')} epochs; raise --epochs to continue")
-    return ckpt
+def check_resume_point(args: argparse.Namespace, ckpt: dict, path: Path, data_meta: dict) -> None:
+    """The checkpoint to continue from fits the dataset and the arch."""
+    checkpoints.check_compatible(ckpt["meta"], data_meta, str(path), args.arch)
 
 
 def train_model(args: argparse.Namespace) -> dict:
     """Train (or resume) the model the flags describe; returns a summary of the run."""
-    return distributed.run_in_group(_train, args)
+    paths = output_paths(args)
+    check_outputs(args, paths)
+    with guarded_run(args):
+        return distributed.run_in_group(_train, args)
 
 
 def _train(args: argparse.Namespace, dist: distributed.Dist) -> dict:
     paths = output_paths(args)
-    check_outputs(args, paths)
+    resumed = read_resume_point(args, paths["last"]) if args.resume else None
     if args.amp and dist.device.type != "cuda":
         if args.device == "cpu":
             raise UserError("--amp needs CUDA; drop --amp or use --device cuda")
         print("note: --amp ignored on CPU (fp32 is faster there)")
     clean = datasets.load(args)
-    resumed = load_resume_point(args, paths["last"], clean.describe()) if args.resume else None
+    if resumed:
+        check_resume_point(args, resumed, paths["last"], clean.describe())
     manipulation = resumed["meta"].get("manipulation") if resumed else manipulate.plan(args, clean)
     data = manipulate.apply(clean, manipulation)
     data_meta = data.describe()
@@ -111,6 +183,7 @@ def _train(args: argparse.Namespace, dist: distributed.Dist) -> dict:
                                 augment=not args.no_aug, hflip=data.hflip, seed=args.seed,
                                 rank=dist.rank, world_size=dist.world_size)
     val_batches = BatchLoader(data.val, args.batch_size, data.mean, data.std, dist.device)
+    has_val = len(data.val) > 0
     steps = len(train_batches)
     total_steps, warmup = args.epochs * steps, args.warmup_epochs * steps
 
@@ -126,7 +199,8 @@ def _train(args: argparse.Namespace, dist: distributed.Dist) -> dict:
         print(f"manipulated training set: {manipulation['method']} of {len(manipulation['indices'])} samples")
     if show:
         print(f"training {arch} on {data.name} ({len(data.train)} train / {len(data.val)} val images, "
-              f"{data.num_classes} classes) on {dist.device}" + (f" x{dist.world_size} processes" if dist.enabled else ""))
+              f"{data.num_classes} classes) on {dist.device}" + (f" x{dist.world_size} processes" if dist.enabled else "")
+              + ("" if has_val else "; no val split: keeping the last epoch as the best checkpoint"))
     epochs = tqdm(range(start_epoch, args.epochs), desc=args.save_model_id, disable=not show, dynamic_ncols=True,
                   initial=start_epoch, total=args.epochs)
     for epoch in epochs:
@@ -136,7 +210,7 @@ def _train(args: argparse.Namespace, dist: distributed.Dist) -> dict:
                             first_step=epoch * steps, amp=amp, scaler=scaler, desc=f"epoch {epoch + 1}", show=show)
         row = {"epoch": epoch + 1, "lr": round(lr_at(epoch * steps), 8), "train_loss": round(stats["loss"], 6),
                "train_acc": round(stats["acc"], 4), "val_loss": "", "val_acc": "", "seconds": 0.0}
-        validate = (epoch + 1) % args.val_every == 0 or epoch + 1 == args.epochs
+        validate = has_val and ((epoch + 1) % args.val_every == 0 or epoch + 1 == args.epochs)
         if dist.is_main:
             if validate:
                 logits, labels = predict(model, val_batches, amp)
@@ -144,9 +218,10 @@ def _train(args: argparse.Namespace, dist: distributed.Dist) -> dict:
                 row["val_acc"] = round(metrics.accuracy(logits, labels, data.multilabel), 4)
             row["seconds"] = round(time.perf_counter() - started, 3)
             history.append(row)
-            is_best = validate and row["val_acc"] > best["val_acc"]
+            is_best = not has_val or (validate and row["val_acc"] > best["val_acc"])
             if is_best:
-                best = {"val_acc": row["val_acc"], "epoch": epoch + 1}
+                best = ({"val_acc": row["val_acc"], "epoch": epoch + 1, "selected_on": "val"} if has_val else
+                        {"val_acc": None, "epoch": epoch + 1, "selected_on": "last epoch (no val split)"})
             record = {**meta, "epoch": epoch + 1, "best": best, "history": history,
                       "metrics": {"val_acc": row["val_acc"], "best_val_acc": best["val_acc"]}}
             save_epoch(paths, model, record, is_best, optimizer=optimizer.state_dict(), epoch=epoch + 1)
