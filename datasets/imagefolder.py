@@ -1,5 +1,7 @@
 """`imagefolder:PATH`: a class-per-folder image tree (Office-Home's `Art/`, `Clipart/`, ...) read once with PIL into
 uint8 tensors; split 70/10/20 per class with a fixed seed, or as given by `train/`, `val/`, `test/` subfolders."""
+import struct
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +15,9 @@ PREFIX = "imagefolder:"
 SPLIT_SEED = 0  # fixed, so every run and every script sees the same split
 SHARES = (0.7, 0.1)  # train, val; the rest is test
 EXTENSIONS = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".pbm"}
-GREY_MODES = {"1", "L", "LA", "I", "I;16", "F"}
+SIXTEEN_BIT = {"I;16", "I;16B", "I;16L", "I;16N"}  # PIL's modes of 16-bit grey PNG / TIFF
+WIDE_MODES = SIXTEEN_BIT | {"I", "F"}  # grey modes PIL's convert("RGB") would clip at 255: scaled by wide_to_uint8
+GREY_MODES = {"1", "L", "LA"} | WIDE_MODES
 SPLITS = ("train", "val", "test")
 
 
@@ -27,21 +31,45 @@ def class_files(root: Path) -> dict[str, list[Path]]:
     for folder in folders:
         files[folder.name] = sorted(p for p in folder.rglob("*") if p.suffix.lower() in EXTENSIONS and p.is_file())
         if not files[folder.name]:
-            raise UserError(f"class folder {folder} holds no images ({', '.join(sorted(EXTENSIONS))})")
+            raise UserError(f"class folder {folder} holds no images ({', '.join(sorted(EXTENSIONS))}); "
+                            f"add its images or remove the folder")
     return files
 
 
 def read_image(path: Path, size: int) -> tuple[np.ndarray, bool]:
-    """An image as size×size×3 uint8 RGB, and whether it was grey."""
+    """An image as size×size×3 uint8 RGB (any size, resized), and whether it was grey; grey images wider than 8 bits
+    are scaled to 0..255 by `wide_to_uint8`, not clipped."""
     from PIL import Image
     try:
         with Image.open(path) as image:
             grey = image.mode in GREY_MODES
             image.draft(None, (size, size))  # JPEG: decode at a reduced scale when the image is much larger
+            if image.mode in WIDE_MODES:
+                image = Image.fromarray(wide_to_uint8(np.asarray(image), image.mode, path))
             rgb = image.convert("RGB").resize((size, size), Image.Resampling.BILINEAR)
-    except (OSError, ValueError, Image.DecompressionBombError) as err:
+    except (OSError, ValueError, SyntaxError, EOFError, struct.error, zlib.error, Image.DecompressionBombError) as err:
         raise UserError(f"cannot read image {path}: {err}; remove or replace the file")
     return np.asarray(rgb, dtype=np.uint8), grey
+
+
+def wide_to_uint8(pixels: np.ndarray, mode: str, path: Path) -> np.ndarray:
+    """A grey image of more than 8 bits as uint8: 16-bit (modes I;16*, and mode I, 32-bit integers, as some readers
+    give 16-bit files) scaled from 0..65535 and rounded, x · 255 / 65535; floats (mode F) only when finite, scaled
+    ×255 when the image lies in [0, 1], used as they are (rounded) when in [0, 255]. Anything else is refused."""
+    if mode == "F":
+        if not np.isfinite(pixels).all():
+            raise UserError(f"image {path} holds NaN or infinite pixel values; every pixel must be a finite number, "
+                            f"replace or remove the file")
+        low, high = float(pixels.min()), float(pixels.max())
+        if low < 0 or high > 255:
+            raise UserError(f"float image {path} runs from {low:g} to {high:g}; float pixels must lie in [0, 1] "
+                            f"(scaled ×255) or [0, 255]")
+        return np.rint(pixels.astype(np.float32) * (255.0 if high <= 1 else 1.0)).astype(np.uint8)
+    low, high = int(pixels.min()), int(pixels.max())
+    if low < 0 or high > 65535:
+        raise UserError(f"image {path} ({mode}) holds values from {low} to {high}; integer images must be 8-bit or "
+                        f"16-bit (0..65535), convert it to one of those")
+    return ((pixels.astype(np.int64) * 255 + 32767) // 65535).astype(np.uint8)
 
 
 def read_images(paths: list[Path], size: int) -> tuple[list[np.ndarray], bool]:

@@ -12,6 +12,7 @@ test or challenge file has no target but the acquired columns as `mask`, which i
 such files can only be reconstructed (main_test.py --submission_dir), not trained on or evaluated.
 """
 import argparse
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from xml.etree import ElementTree
@@ -99,9 +100,15 @@ def scan_volume(path: Path, group: str) -> Volume:
             target = f[key]
             if target.shape[0] != kspace.shape[0]:
                 raise UserError(f"{path}: 'kspace' has {kspace.shape[0]} slices but '{key}' has {target.shape[0]}")
-            max_value = float(f.attrs["max"]) if "max" in f.attrs else float(np.max(target[()]))
+            if "max" in f.attrs:
+                max_value = attr_max(path, f.attrs["max"])
+            else:
+                max_value = float(np.max(target[()]))
+                if not (math.isfinite(max_value) and max_value > 0):
+                    raise UserError(f"{path}: the largest value of '{key}' is {max_value:g}; a target must hold "
+                                    f"finite values above 0 somewhere, or the file attrs['max'] must give its peak")
         elif "mask" in f:
-            max_value = float(f.attrs.get("max", 0.0))
+            max_value = attr_max(path, f.attrs["max"]) if "max" in f.attrs else 0.0
         else:
             raise UserError(f"{path} has no target '{key}' for its {challenge} k-space, nor the 'mask' of a "
                             f"fastMRI test file (keys: {', '.join(f.keys())})")
@@ -109,6 +116,32 @@ def scan_volume(path: Path, group: str) -> Volume:
         return Volume(str(path), group, int(kspace.shape[0]), int(kspace.shape[1]) if kspace.ndim == 4 else 0,
                       max_value, key in f, padding, recon_size,
                       stored_mask(path, f["mask"][()], kspace.shape[-1]) if "mask" in f else None)
+
+
+def attr_max(path: Path, value) -> float:
+    """The file's attrs['max'] (the volume's peak, the data range of PSNR and SSIM): one positive finite number."""
+    array = np.asarray(value)
+    if array.dtype.kind not in "uif" or array.size != 1:
+        shown = value.decode(errors="replace") if isinstance(value, bytes) else value
+        raise UserError(f"{path}: attrs['max'] is {shown!r} ({array.dtype}); it must be one number, the volume's "
+                        f"largest target value")
+    number = float(array.reshape(()))
+    if not (math.isfinite(number) and number > 0):
+        raise UserError(f"{path}: attrs['max'] is {number:g}; it must be a finite number above 0, the volume's "
+                        f"largest target value (or delete the attribute to have it read from the target)")
+    return number
+
+
+def check_finite(volume: Volume, kspace: np.ndarray, target: np.ndarray | None, slice_num: int | None = None) -> None:
+    """Refuse NaN or infinite k-space or target values: of slice `slice_num`, or of the whole volume when None."""
+    for key, values in (("kspace", kspace), (TARGET_KEYS[volume.challenge], target)):
+        if values is None:
+            continue
+        finite = np.isfinite(values)
+        if not finite.all():
+            where = slice_num if slice_num is not None else int(np.argmin(finite.reshape(len(values), -1).all(1)))
+            raise UserError(f"{volume.path}: '{key}' holds NaN or infinite values (slice {where}); every value must be "
+                            f"finite, repair or remove the file")
 
 
 def read_header(path: Path, xml: bytes | str) -> tuple[tuple[int, int], tuple[int, int]]:
@@ -192,7 +225,10 @@ class SliceDataset(Dataset):
         f = self._files.get(volume.path)
         if f is None:
             f = self._files[volume.path] = h5py.File(volume.path, "r")
-        return f["kspace"][slice_num], f[TARGET_KEYS[volume.challenge]][slice_num] if volume.has_target else None
+        kspace = f["kspace"][slice_num]
+        target = f[TARGET_KEYS[volume.challenge]][slice_num] if volume.has_target else None
+        check_finite(volume, kspace, target, slice_num)
+        return kspace, target
 
     def __getitem__(self, i: int) -> dict:
         v, s = self.index[i]
@@ -239,7 +275,9 @@ def _volume_bytes(volume: Volume) -> int:
 
 def _read_volume(volume: Volume) -> tuple[np.ndarray, np.ndarray | None]:
     with h5py.File(volume.path, "r") as f:
-        return f["kspace"][()], f[TARGET_KEYS[volume.challenge]][()] if volume.has_target else None
+        kspace, target = f["kspace"][()], f[TARGET_KEYS[volume.challenge]][()] if volume.has_target else None
+    check_finite(volume, kspace, target)
+    return kspace, target
 
 
 class ReconData:
@@ -328,9 +366,23 @@ def make_loader(dataset: SliceDataset, batch_size: int, *, shuffle: bool = False
     dataset.set_epoch(epoch)
     subset = dataset if rows is None else torch.utils.data.Subset(dataset, rows.tolist())
     generator = torch.Generator().manual_seed(seed * 100003 + epoch) if shuffle else None
-    return DataLoader(subset, batch_size=batch_size, shuffle=shuffle, generator=generator, num_workers=num_workers,
-                      pin_memory=device is not None and device.type == "cuda", collate_fn=collate,
-                      worker_init_fn=fresh_handles if num_workers else None)
+    return SliceLoader(subset, batch_size=batch_size, shuffle=shuffle, generator=generator, num_workers=num_workers,
+                       pin_memory=device is not None and device.type == "cuda", collate_fn=collate,
+                       worker_init_fn=fresh_handles if num_workers else None)
+
+
+class SliceLoader(DataLoader):
+    """A DataLoader whose worker processes' UserErrors (a NaN slice, say) reach the main process as the one line they
+    were: torch re-raises them there with the worker's traceback inside the message."""
+
+    def __iter__(self):
+        try:
+            yield from super().__iter__()
+        except UserError as err:
+            lines = str(err).strip().splitlines()
+            if len(lines) > 1 and lines[0].startswith("Caught UserError"):
+                raise UserError(lines[-1].split("UserError: ", 1)[-1]) from None
+            raise
 
 
 def fresh_handles(worker_id: int) -> None:
