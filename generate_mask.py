@@ -1,5 +1,6 @@
 """SalUn weight saliency: masks keeping the top 10 %, 20 %, ..., 100 % of weights by |forget-set gradient|,
-written to SaliencyMaps/{model_id}/with_{t}.pt."""
+written to {mask_dir}/{model_id}/with_{t}.pt (SaliencyMaps/ by default), or with SalUn's --save_dir DIR to
+DIR/with_{t}.pt itself (then main_forget.py --mask_path DIR/with_0.5.pt reads one)."""
 from pathlib import Path
 
 from arg_parser import build_parser
@@ -12,12 +13,28 @@ def main(argv=None) -> Path:
     from datasets.batching import BatchLoader
     from unlearn import DEFAULT_BATCH_SIZE, masks
     from unlearn.recon.workflow import forget_saliency
-    from unlearn.workflow import load_setup, refuse_existing
+    from unlearn.workflow import check_outputs, load_setup, refuse_flags
+    from utils.checkpoints import find_checkpoint
+    from utils.errors import UserError
     from utils.train_loop import task_loss
 
+    refuse_flags(args, {
+        "mask_path": "names a mask to read (main_unlearn.py, main_forget.py); generate_mask.py writes masks: drop it, "
+                     "and say where with --mask_dir or --save_dir",
+        "json": "is not read here: generate_mask.py writes its masks and forget.json; drop it",
+        "save_fig": "is main_test_unlearn.py's (its figure); generate_mask.py draws no figure: drop it",
+        "retrain_model_id": "is main_test_unlearn.py's; generate_mask.py does not read it: drop it",
+        "pretrained": "is main_train.py's; generate_mask.py computes the saliency of --model_id: drop it"})
+    if "mask_thresh" in getattr(args, "given", ()):
+        raise UserError("--mask_thresh picks one mask in main_unlearn.py; generate_mask.py writes every threshold "
+                        "(with_0.1.pt ... with_1.0.pt): drop it here")
+    if args.save_dir and "mask_dir" in getattr(args, "given", ()):
+        raise UserError("--save_dir DIR (SalUn's spelling: masks in DIR itself) and --mask_dir DIR (masks in "
+                        "DIR/{model_id}/) both say where the masks go; pass one")
+    find_checkpoint(args.model_id, args.model_dir)  # a missing --model_id is named before the output checks
+    folder = Path(args.save_dir) if args.save_dir else masks.mask_folder(args.model_id, args.mask_dir)
+    check_outputs(masks.mask_outputs(folder), args.overwrite, "--save_dir" if args.save_dir else "--mask_dir")
     setup = load_setup(args)
-    files = [masks.mask_file(args.model_id, t, args.mask_dir) for t in masks.THRESHOLDS]
-    refuse_existing(files, args.overwrite)
     if unlearn.family(setup.data) == "reconstruction":
         saliency = forget_saliency(setup.model, setup, args.unlearn_batch_size or args.batch_size, args.num_workers)
     else:
@@ -25,7 +42,7 @@ def main(argv=None) -> Path:
                                      tuple(setup.meta["mean"]), tuple(setup.meta["std"]), setup.device,
                                      indices=setup.forget.indices)
         saliency = masks.forget_gradient_magnitude(setup.model, forget_batches, task_loss(False))
-    folder = masks.save_masks(masks.top_share_masks(saliency), args.model_id, setup.forget.to_meta(), args.mask_dir)
+    folder = masks.save_masks(masks.top_share_masks(saliency), folder, setup.forget.to_meta())
     total = sum(s.numel() for s in saliency.values())
     print(f"saliency of {total:,} weights from {len(setup.forget.indices)} forget samples (slices); "
           f"masks with_0.1.pt ... with_1.0.pt in {folder}/")

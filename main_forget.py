@@ -12,7 +12,7 @@ def main(argv=None) -> dict:
     from unlearn import family, get_method, masks  # after parsing: --help answers without importing torch
     from unlearn.evaluate import GAP_KEYS
     from unlearn.recon.workflow import ReconSetup, group_metrics
-    from unlearn.workflow import evaluate, load_setup, refuse_existing, unlearn_model
+    from unlearn.workflow import check_outputs, evaluate, load_setup, planned_hparams, refuse_flags, unlearn_model
     from utils import checkpoints
     from utils.io import save_json
 
@@ -20,9 +20,17 @@ def main(argv=None) -> dict:
         raise UserError("--save_dir is required: the folder for {unlearn}checkpoint.pt and eval_result.json")
     checkpoint = Path(args.save_dir) / f"{args.unlearn}checkpoint.pt"
     result_file = Path(args.save_dir) / "eval_result.json"
-    refuse_existing([checkpoint, result_file], args.overwrite)
+    refuse_flags(args, {
+        "json": f"is not read here: main_forget.py writes its results to {result_file}; drop it",
+        "save_fig": "is main_test_unlearn.py's (its figure); main_forget.py draws no figure: drop it",
+        "retrain_model_id": "is main_test_unlearn.py's (the retrained model to compare with); main_forget.py does not "
+                            "read it: drop it here and pass it to main_test_unlearn.py",
+        "pretrained": "is main_train.py's (start training from a checkpoint's weights); main_forget.py unlearns "
+                      "--model_path: drop it"})
+    check_outputs([checkpoint, result_file], args.overwrite, "--save_dir")
     setup = load_setup(args)
     method = get_method(args.unlearn, family(setup.data, setup.meta))
+    planned_hparams(args, setup.meta)  # refuses a flag the method does not take, before any work
     mask = None
     if method.masked:
         if not args.mask_path:

@@ -57,16 +57,27 @@ class RepeatChannels(nn.Module):
 def load_pretrained(model: nn.Module, path: str) -> list[str]:
     """Copy every weight of the checkpoint at `path` whose name and shape match; return the names skipped."""
     if not Path(path).is_file():
-        raise UserError(f"--pretrained {path}: no such file")
-    state = torch.load(path, map_location="cpu", weights_only=True)
+        raise UserError(f"--pretrained {path}: no such file" + (" (a folder)" if Path(path).is_dir() else "")
+                        + "; pass a checkpoint (.pt) of a trained model")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # truncated, not a torch file, or holding objects weights_only refuses
+        detail = str(err).strip().splitlines()[0] if str(err).strip() else "empty or cut short"
+        raise UserError(f"cannot read --pretrained {path}: {type(err).__name__}: {detail}; pass a checkpoint (.pt) "
+                        f"saved by torch.save") from None
     state = state.get("state_dict", state) if isinstance(state, dict) else state
-    if not isinstance(state, dict):
-        raise UserError(f"--pretrained {path} holds no state_dict")
-    state = {k.removeprefix("module."): v for k, v in state.items()}
+    if not isinstance(state, dict) or not any(isinstance(k, str) and torch.is_tensor(v) for k, v in state.items()):
+        raise UserError(f"--pretrained {path} holds a {type(state).__name__} without weights, not a state_dict "
+                        f"(parameter name -> tensor); pass a checkpoint of a trained model")
+    state = {k.removeprefix("module."): v for k, v in state.items() if isinstance(k, str) and torch.is_tensor(v)}
     own = model.state_dict()
     usable = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
     if not usable:
         raise UserError(f"--pretrained {path}: none of its weights fit this model (wrong arch?)")
+    broken = next((k for k, v in usable.items() if v.is_floating_point() and not bool(torch.isfinite(v).all())), None)
+    if broken:
+        raise UserError(f"--pretrained {path}: {broken} holds NaN or inf; pass a checkpoint of a run that did not "
+                        f"diverge")
     model.load_state_dict(usable, strict=False)
     return sorted(set(own) - set(usable))
 

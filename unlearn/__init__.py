@@ -62,12 +62,57 @@ def get_method(name: str, task: str = "classification") -> Method:
         raise UserError(f"unknown {what} {name!r}; choose one of: {', '.join(available(task))}")
 
 
+KNOB_FLAGS = {**HP_FLAGS, "optimizer": "unlearn_optimizer", "variant": "scrub_variant"}  # every knob flag
+FLAG_ORDER = ("epochs", "lr", "batch_size", "optimizer")  # how a method's flags are listed: these first, then the rest
+
+
+def knob_flags(method: Method) -> list[str]:
+    """The knob flags `method` takes: the knobs it declares (its defaults, the batch and optimiser every method gets,
+    the original's recipe with from_parent, its --scrub_variant variants), less those it does not read: a knob
+    registered as 0 (epochs=0, lr=0.0: SSD, wfisher and federaser train no epochs; the id still spells them), the
+    optimiser of a method without epochs, and the batch and optimiser of a federated method (the original
+    federation's recipe)."""
+    declared = {"batch_size", "optimizer", *method.defaults}
+    if method.defaults.get("from_parent"):
+        declared |= {"epochs", "lr", "optimizer", "batch_size"}
+    for overrides in method.variants.values():
+        declared |= set(overrides)
+    declared -= {key for key in ("epochs", "lr") if method.defaults.get(key) == 0}
+    if "epochs" not in declared:
+        declared.discard("optimizer")
+    if method.task == "federated":
+        declared -= {"batch_size", "optimizer"}
+    if not method.variants:
+        declared.discard("variant")
+    order = [*FLAG_ORDER, *(key for key in KNOB_FLAGS if key not in FLAG_ORDER)]
+    return [f"--{KNOB_FLAGS[key]}" for key in order if key in declared]
+
+
+def check_flags(method: Method, args: argparse.Namespace) -> None:
+    """Refuse a flag the user gave that `method` does not take: a knob it does not read, a SalUn mask for a method
+    without one. A mask threshold given to an unmasked method is refused too (it would only rename the output id)."""
+    takes = knob_flags(method)
+    for flag in KNOB_FLAGS.values():
+        if getattr(args, flag, None) is not None and f"--{flag}" not in takes:
+            raise UserError(f"--{flag} is not a knob of {method.name}; {method.name} takes "
+                            f"{', '.join(takes) if takes else 'no knob flags'}")
+    if method.masked:
+        return
+    given = [f for f in ("mask_path", "mask_thresh") if getattr(args, f, None) is not None
+             and (f == "mask_path" or f in getattr(args, "given", ()))]
+    if given:
+        salun = _METHODS.get((method.task, f"{method.name.lower()}_with_salun"))
+        fix = f"drop it, or run {salun.name}" if salun else "drop it (it has no _with_SalUn form)"
+        raise UserError(f"--{given[0]} sets a SalUn mask; {method.name} uses none: {fix}")
+
+
 def resolve_hparams(method: Method, args: argparse.Namespace, parent_meta: dict) -> dict:
     """The method's defaults, overridden by the flags the user gave; retrain defaults to the original recipe, and a
     default of "parent" to the original's flag of that name."""
     variant = getattr(args, "scrub_variant", None)
     if variant and variant not in method.variants:
-        raise UserError(f"--scrub_variant is a SCRUB option; drop it for {method.name}")
+        raise UserError(f"--scrub_variant is not a knob of {method.name} (it is SCRUB's); {method.name} takes "
+                        f"{', '.join(knob_flags(method))}")
     hp = {"batch_size": DEFAULT_BATCH_SIZE, "optimizer": "sgd", **method.defaults, **method.variants.get(variant, {})}
     if hp.pop("from_parent", False):
         parent = parent_meta.get("args", {})

@@ -45,6 +45,10 @@ def parse_classes(text: str | int | None) -> list[int]:
         classes = [int(part) for part in str(text).split(",") if part.strip()]
     except ValueError:
         raise UserError(f"--class_to_forget {text!r} must be a class number or a comma-separated list such as 3,5")
+    twice = next((c for i, c in enumerate(classes) if c in classes[:i]), None)
+    if twice is not None:
+        raise UserError(f"--class_to_forget {text} names class {twice} twice; name each class once, e.g. "
+                        f"{','.join(map(str, dict.fromkeys(classes)))}")
     return [] if classes and all(c < 0 for c in classes) else classes
 
 
@@ -52,9 +56,13 @@ def parse_count(text: str | None) -> int | float | None:
     """--num_indexes_to_replace: a count (450) or a fraction of the candidates (0.1)."""
     if text is None:
         return None
-    value = float(text)
-    if value <= 0 or (value != int(value) and value >= 1):
-        raise UserError(f"--num_indexes_to_replace {text} must be a positive count or a fraction between 0 and 1")
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not (0 < value < float("inf")) or (value >= 1 and value != int(value)):
+        raise UserError(f"--num_indexes_to_replace {text} must be a whole count of rows (450) or a fraction of them "
+                        f"between 0 and 1 (0.1)")
     return value if value < 1 else int(value)
 
 
@@ -127,13 +135,27 @@ def deletion_set(manipulated: list[int], size: int | None, spec: dict) -> Forget
 def read_indices(path: str, n: int) -> torch.Tensor:
     """One train-split row index per line."""
     if not Path(path).is_file():
-        raise UserError(f"--indexes_to_replace {path}: no such file")
+        raise UserError(f"--indexes_to_replace {path}: no such file" + (" (a folder)" if Path(path).is_dir() else "")
+                        + "; pass a text file of train-split row indices, one a line")
     try:
-        values = sorted({int(line) for line in Path(path).read_text().split() if line.strip()})
-    except ValueError:
-        raise UserError(f"--indexes_to_replace {path} must hold one integer row index per line")
-    if values and not (0 <= values[0] and values[-1] < n):
-        raise UserError(f"--indexes_to_replace {path} has rows outside 0..{n - 1}")
+        words = Path(path).read_text().split()
+    except UnicodeDecodeError:
+        raise UserError(f"--indexes_to_replace {path} is not a text file; pass one integer row index per "
+                        f"line") from None
+    values = []
+    for word in words:
+        try:
+            values.append(int(word))
+        except ValueError:
+            raise UserError(f"--indexes_to_replace {path} must hold one integer row index per line "
+                            f"(found {word[:20]!r})") from None
+    values.sort()
+    outside = next((v for v in values if not 0 <= v < n), None)
+    if outside is not None:
+        raise UserError(f"--indexes_to_replace {path} lists row {outside}, outside the train split's rows 0..{n - 1}")
+    twice = next((a for a, b in zip(values, values[1:]) if a == b), None)
+    if twice is not None:
+        raise UserError(f"--indexes_to_replace {path} lists row {twice} more than once; list each row once")
     return torch.tensor(values, dtype=torch.long)
 
 

@@ -16,8 +16,17 @@ def mask_folder(model_id: str, root: str = "SaliencyMaps") -> Path:
     return Path(root) / Path(model_id).name.removesuffix(".pt")
 
 
+def mask_name(threshold: float) -> str:
+    return f"with_{threshold:.1f}.pt"
+
+
 def mask_file(model_id: str, threshold: float, root: str = "SaliencyMaps") -> Path:
-    return mask_folder(model_id, root) / f"with_{threshold:.1f}.pt"
+    return mask_folder(model_id, root) / mask_name(threshold)
+
+
+def mask_outputs(folder: Path) -> list[Path]:
+    """The files save_masks writes into `folder`: with_0.1.pt ... with_1.0.pt and forget.json."""
+    return [folder / mask_name(t) for t in THRESHOLDS] + [folder / "forget.json"]
 
 
 def indices_digest(indices: torch.Tensor) -> str:
@@ -59,23 +68,35 @@ def kept_share(mask: dict[str, torch.Tensor]) -> float:
     return sum(int(m.sum()) for m in mask.values()) / max(1, sum(m.numel() for m in mask.values()))
 
 
-def save_masks(masks: dict[float, dict], model_id: str, forget_meta: dict, root: str = "SaliencyMaps") -> Path:
-    folder = mask_folder(model_id, root)
+def save_masks(masks: dict[float, dict], folder: Path, forget_meta: dict) -> Path:
+    """with_{t}.pt for each threshold, and forget.json naming the forget set they were made for, in `folder`."""
     for t, mask in masks.items():
-        save_torch(mask, mask_file(model_id, t, root))
+        save_torch(mask, folder / mask_name(t))
     info = {k: v for k, v in forget_meta.items() if k != "indices"}
     save_json({**info, "indices_sha256": indices_digest(torch.tensor(forget_meta["indices"]))}, folder / "forget.json")
     return folder
 
 
 def load_mask(path: Path, model: nn.Module) -> dict[str, torch.Tensor]:
-    """A mask file, checked to cover exactly this model's parameters."""
+    """A mask file, checked to be a {parameter name: 0/1 tensor} dict covering exactly this model's parameters."""
     if not path.is_file():
-        raise UserError(f"no mask {path}")
-    mask = torch.load(path, map_location="cpu", weights_only=True)
+        raise UserError(f"no mask {path}" + (" (a folder; name a with_{t}.pt file in it)" if path.is_dir() else ""))
+    remake = "pass a with_{t}.pt that generate_mask.py wrote for this model"
+    try:
+        mask = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # truncated, not a torch file, or holding objects weights_only refuses
+        detail = str(err).strip().splitlines()[0] if str(err).strip() else "empty or cut short"
+        raise UserError(f"cannot read mask {path}: {type(err).__name__}: {detail}; {remake}") from None
+    if not isinstance(mask, dict) or not all(isinstance(k, str) and torch.is_tensor(v) for k, v in mask.items()):
+        raise UserError(f"{path} holds a {type(mask).__name__}, not a mask (a dict of parameter name -> 0/1 tensor); "
+                        f"{remake}")
     shapes = {name: p.shape for name, p in model.named_parameters()}
-    if not isinstance(mask, dict) or set(mask) != set(shapes) or any(mask[n].shape != s for n, s in shapes.items()):
-        raise UserError(f"{path} was made for another architecture: its parameter names or shapes differ from this model's")
+    if set(mask) != set(shapes) or any(mask[n].shape != s for n, s in shapes.items()):
+        raise UserError(f"{path} was made for another architecture: its parameter names or shapes differ from this "
+                        f"model's; {remake}")
+    bad = next((n for n, m in mask.items() if not bool(((m == 0) | (m == 1)).all())), None)
+    if bad is not None:
+        raise UserError(f"{path} is not a 0/1 mask: {bad} holds values other than 0 and 1 (or NaN); {remake}")
     return mask
 
 
@@ -89,8 +110,13 @@ def load_saliency_mask(model_id: str, threshold: float, model: nn.Module, forget
         raise UserError(f"no mask {path}; run generate_mask.py --model_id {model_id} with the same forget flags first")
     info_file = path.parent / "forget.json"
     if info_file.is_file():
-        info = json.loads(info_file.read_text())
-        if info.get("indices_sha256") != indices_digest(forget_indices):
+        try:
+            info = json.loads(info_file.read_text())
+        except (UnicodeDecodeError, json.JSONDecodeError) as err:
+            raise UserError(f"cannot read {info_file} ({err}); rerun generate_mask.py --overwrite with these "
+                            f"flags") from None
+        if not isinstance(info, dict) or info.get("indices_sha256") != indices_digest(forget_indices):
+            info = info if isinstance(info, dict) else {}
             raise UserError(f"the masks in {path.parent} were made for another forget set "
                             f"(class {info.get('classes')}, {info.get('size')} samples); rerun generate_mask.py with these flags")
     return load_mask(path, model)

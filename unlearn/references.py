@@ -56,7 +56,7 @@ REFERENCES: dict[tuple[str, str], Reference] = {
         "imp_f/imp_D (≈ |D|/|D_f| = 10 for one class of ten), so it dampens almost nothing there: see ASSD"),
     ("classification", "assd"): Reference("if-loops/adaptive-selective-synaptic-dampening", "error_unlearning.ipynb "
         "(ParameterPerturber.modify_weight, ssd)",
-        "batch 64 instead of 1,024 (sized for its 180k tabular rows); α is chosen per run, so --SSDselectwt is ignored; "
+        "batch 64 instead of 1,024 (sized for its 180k tabular rows); α is chosen per run, so --SSDselectwt is refused; "
         "its DAMPEN_LIMIT 0 and LAYER_SIZE_CUTOFF do nothing and are left out"),
     ("classification", "eu"): Reference(CORRECTIVE, "src/methods.py (ApplyK), src/utils.py (unlearn_func 'EU')",
         "epochs instead of iterations (the reference retrains for its pretraining's 4,000)"),

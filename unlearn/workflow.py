@@ -13,8 +13,9 @@ from datasets.base import ImageDataset
 from utils import checkpoints
 from utils.device import resolve_device
 from utils.errors import UserError
+from utils.paths import check_writable_dir
 
-from . import forget_sets, get_method, resolve_hparams, run
+from . import check_flags, forget_sets, get_method, resolve_hparams, run
 from .evaluate import Logits, corrective_metrics, unlearning_metrics
 from .forget_sets import ForgetSet
 
@@ -36,13 +37,17 @@ def load_setup(args: argparse.Namespace, forget_from_meta: bool = False) -> Setu
     if task_of(args) == "reconstruction":
         from .recon.workflow import load_recon_setup
         return load_recon_setup(args, forget_from_meta)
+    for flag, what in (("forget_group", "an MRI group of --train_groups"), ("forget_site", "a site of --sites")):
+        if getattr(args, flag, None):
+            raise UserError(f"--{flag} names {what}, but this is a classification run (no --train_groups or --sites): "
+                            f"forget with --class_to_forget, --num_indexes_to_replace or --indexes_to_replace")
+    spec = forget_sets.spec_from_args(args)  # flag mistakes first, before the data and model are read
     device = resolve_device(args.device)
     clean = datasets.load(args)
     model, meta = checkpoints.load_model(args.model_id, args.model_dir, clean.describe(), device, args.arch)
     manipulation = meta.get("manipulation")
     data = manipulate.apply(clean, manipulation).place(device)
     manipulated = manipulation["indices"] if manipulation else None
-    spec = forget_sets.spec_from_args(args)
     if forget_from_meta and "forget" in meta:
         forget = forget_sets.from_meta(meta)
         named = forget_sets.names_rows(spec) or spec["deletion_size"]
@@ -55,8 +60,11 @@ def load_setup(args: argparse.Namespace, forget_from_meta: bool = False) -> Setu
 
 
 def planned_hparams(args: argparse.Namespace, meta: dict) -> dict:
+    """The method's knobs for this run, after refusing every flag given that the method does not take."""
     kind = "federated" if meta.get("federated") else checkpoints.family(meta.get("task"))
-    return resolve_hparams(get_method(args.unlearn, kind), args, meta)
+    method = get_method(args.unlearn, kind)
+    check_flags(method, args)
+    return resolve_hparams(method, args, meta)
 
 
 def unlearn_model(setup: Setup, args: argparse.Namespace, mask: dict | None, model_id: str) -> tuple[nn.Module, dict]:
@@ -69,9 +77,32 @@ def unlearn_model(setup: Setup, args: argparse.Namespace, mask: dict | None, mod
 
 
 def refuse_existing(paths: list[Path], overwrite: bool) -> None:
-    existing = [str(p) for p in paths if p.exists()]
+    existing = [p for p in paths if p.exists()]
     if existing and not overwrite:
-        raise UserError(f"{', '.join(existing)} already exist(s); add --overwrite to replace")
+        if len(existing) == 1:
+            raise UserError(f"{existing[0]} already exists; add --overwrite to replace it")
+        where = (f"{len(existing)} files in {existing[0].parent}/ ({existing[0].name} ... {existing[-1].name})"
+                 if len({p.parent for p in existing}) == 1 else ", ".join(map(str, existing)))
+        raise UserError(f"{where} already exist; add --overwrite to replace them")
+
+
+def check_outputs(paths: list[Path], overwrite: bool, flag: str) -> None:
+    """Before any work: every output file can be written where `flag` puts it: no folder in its place, no existing
+    file unless --overwrite, and a folder we may write (or create)."""
+    for path in paths:
+        if path.is_dir():
+            raise UserError(f"{path} is a folder where a file would be written; move it away or choose another {flag}")
+    refuse_existing(paths, overwrite)
+    for folder in dict.fromkeys(p.parent for p in paths):
+        check_writable_dir(folder, flag)
+
+
+def refuse_flags(args: argparse.Namespace, refusals: dict[str, str]) -> None:
+    """A flag this script accepts with its group but does not read is an error: `refusals` maps it to the line
+    that says where it belongs."""
+    for flag, why in refusals.items():
+        if getattr(args, flag, None):
+            raise UserError(f"--{flag} {why}")
 
 
 def evaluate(setup: Setup, model: nn.Module, meta: dict, batch_size: int) -> tuple[dict, Logits]:
