@@ -117,7 +117,7 @@ def run_lock(folder: str | os.PathLike, run_id: str) -> Iterator[Path]:
             folder.rmdir()
 
 
-def sweep_temp_files(folder: str | os.PathLike, name: str = "*") -> None:
+def sweep_temp_files(folder: str | os.PathLike, name: str) -> None:
     """Remove `.{name}.{pid}.tmp` files (utils.io's temporary names) whose writing process is gone."""
     for tmp in Path(folder).glob(f".{name}.*.tmp"):
         pid = tmp.name.rsplit(".", 2)[-2]

@@ -47,7 +47,6 @@ def train_recon(args: argparse.Namespace) -> dict:
         meta = {**data_meta, "arch": arch, "kind": kind, "loss": args.loss, "model_id": args.save_model_id,
                 "model_kwargs": resumed["meta"]["model_kwargs"] if resumed else model_kwargs(arch, args),
                 "args": plain_args(args)}
-        check_depth_fits(meta["model_kwargs"], min(data.slices("train", kind, train=True)[0]["target"].shape[-2:]))
         return fit(meta, data, args, device, paths, resumed)
 
 

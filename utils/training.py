@@ -20,7 +20,7 @@ from . import checkpoints, distributed, metrics, plots
 from .device import amp_dtype, seed_everything
 from .errors import UserError
 from .io import save_csv
-from .paths import check_run_id, check_writable_dir, remove_paths, run_lock, sweep_temp_files
+from .paths import check_run_id, check_writable_dir, remove_paths, run_lock
 from .schedule import lr_factor
 from .train_loop import optimizer_for, predict, task_loss, train_epoch
 
@@ -62,7 +62,6 @@ def guarded_run(args: argparse.Namespace) -> Iterator[None]:
         yield
         return
     with run_lock(args.model_dir, args.save_model_id):
-        sweep_temp_files(args.model_dir, f"{args.save_model_id}_*")
         aside = [] if args.resume or not args.overwrite else move_aside(owned_paths(args))
         try:
             yield
