@@ -282,7 +282,7 @@ def _training(p: argparse._ArgumentGroup) -> None:
     p.add_argument("--momentum", type=momentum_float, default=0.9, help="SGD momentum, in [0, 1)")
     p.add_argument("--weight_decay", type=non_negative_float, default=None, help=_family_defaults("weight_decay"))
     p.add_argument("--loss", choices=["l1", "ssim", "ssim_l1"], default="l1",
-                   help="reconstruction loss; ssim_l1 = SSIM + 1e-5·L1 (seed 000)")
+                   help="reconstruction loss; ssim_l1 = SSIM + 1e-5·L1 (Erase to Enhance, the MRI unlearning paper)")
     p.add_argument("--federated", choices=["fedavg", "mrcm"], default=None,
                    help="train across --sites: FL-MR (FedAvg) or FL-MRCM (+ latent alignment to --test_dataset); "
                         "--epochs counts communication rounds")
@@ -304,7 +304,7 @@ def _training(p: argparse._ArgumentGroup) -> None:
     p.add_argument("--val_every", type=positive_int, default=1, help="validate every N epochs (and after the last)")
     p.add_argument("--dataset_method", default=None,
                    choices=["poisoning", "interclasslabelswap", "labeltargeted", "randomlabelswap"],
-                   help="manipulate --forget_set_size training samples (corrective unlearning, seed 003)")
+                   help="manipulate --forget_set_size training samples (corrective unlearning, Goel et al. 2024)")
     p.add_argument("--forget_set_size", type=positive_int, default=None, help="how many training samples to manipulate")
     p.add_argument("--patch_size", type=positive_int, default=3, help="poisoning: p×p trigger at the bottom-right")
     p.add_argument("--poison_target", type=int, default=0, help="poisoning: the label poisoned samples get")
@@ -352,7 +352,7 @@ def _unlearning(p: argparse._ArgumentGroup) -> None:
     p.add_argument("--msteps", type=non_negative_int, default=None,
                    help="SCRUB: epochs with a max-step (optimisation steps with --scrub_variant corrective)")
     p.add_argument("--scrub_variant", choices=["kurmanji", "corrective"], default=None,
-                   help="SCRUB: kurmanji (default; max-step −KL) or corrective (seed 003's: max-step −(CE + α·KL), "
+                   help="SCRUB: kurmanji (default; max-step −KL) or corrective (Goel et al.'s corrective-unlearning code: max-step −(CE + α·KL), "
                         "msteps in steps, α 0.001, msteps 100, lr 0.0025)")
     p.add_argument("--kd_T", type=positive_float, default=None, help="distillation temperature (SCRUB, BadT)")
     p.add_argument("--SSDselectwt", type=positive_float, default=None, help="SSD selection weight alpha (ASSD sets its own)")
@@ -371,9 +371,9 @@ def _unlearning(p: argparse._ArgumentGroup) -> None:
     p.add_argument("--l1_lambda", type=non_negative_float, default=None, help="GA_l1, GA_l1_FT: weight of ‖θ‖₁, the sum of |θ|")
     p.add_argument("--noise_scale", choices=["max", "absolute"], default=None,
                    help="NL, NL_FT: noise |N(0,1)|·λ times the volume's max (max, the default) or as it is (absolute, "
-                        "seed 000's code: λ 1e-5 on fastMRI's raw scale)")
+                        "the Erase to Enhance code: λ 1e-5 on fastMRI's raw scale)")
     p.add_argument("--ascent_weight", type=positive_float, default=None,
-                   help="GA_l1, GA_l1_FT: weight of the ascent term (1; seed 000's code doubles it: 2)")
+                   help="GA_l1, GA_l1_FT: weight of the ascent term (1; the Erase to Enhance code doubles it: 2)")
     p.add_argument("--retrain_model_id", default=None, help="model retrained without the forget set, to compare with")
     p.add_argument("--save_dir", default=None,
                    help="SalUn's output folder: main_forget.py writes {unlearn}checkpoint.pt and eval_result.json there, "

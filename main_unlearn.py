@@ -1,4 +1,4 @@
-"""Unlearn a class or a subset from a trained model (seed-001 front door):
+"""Unlearn a class or a subset from a trained model (the MedMNIST unlearning workflow, SalUn-style ids):
 model_weights/{model_id}_FORGOTTEN_{c}_{METHOD}_mask{t}_unlearnEpochs{e}_unlearnlr{lr}.pt; --json FILE also writes the
 run's record (method, knobs, forget set, time, output id). A flag the method does not take is an error."""
 from pathlib import Path

@@ -52,6 +52,11 @@ def test_help_answers_without_importing_torch_and_lists_every_architecture(scrip
             assert arch in run.stdout, arch
 
 
+@pytest.mark.parametrize("script", ["main_train.py", "main_unlearn.py"])
+def test_help_speaks_of_methods_and_papers_not_seed_numbers(script):
+    assert not re.search(r"seed[ -]?0\d\d", help_text(script), re.IGNORECASE)
+
+
 def test_training_help_gives_each_familys_defaults():
     text = help_text("main_train.py")
     assert "(default resnet18)" in text and "(default unet)" in text
