@@ -20,6 +20,49 @@ def register(*names: str):
     return add
 
 
+def declare(model: nn.Module, classifier: str | None, blocks: list[str]) -> nn.Module:
+    """Attach what methods may rely on, as timm's `pretrained_cfg['classifier']` and `feature_info` do: the module name
+    of the classifier head (None for a reconstruction network) and the blocks, input to output, that EU-k / CF-k cut
+    between. Returns the model."""
+    names = {name for name, _ in model.named_modules()}
+    missing = [n for n in (classifier, *blocks) if n is not None and n not in names]
+    if missing:
+        raise ValueError(f"{type(model).__name__} declares modules it does not have: {', '.join(missing)}")
+    model.pretrained_cfg = {"classifier": classifier}
+    model.feature_info = [{"module": name} for name in blocks]
+    return model
+
+
+def _declared(model: nn.Module) -> nn.Module:
+    """The model itself (a DDP wrapper's `module`), checked to carry a declaration."""
+    model = getattr(model, "module", model)
+    if not hasattr(model, "feature_info"):
+        raise UserError(f"{type(model).__name__} declares no head and blocks; build it with models.create_model, or "
+                        f"call models.declare(model, classifier, blocks) on it")
+    return model
+
+
+def classifier_name(model: nn.Module) -> str:
+    """The module name of the model's classifier head, as it declares it."""
+    model = _declared(model)
+    name = model.pretrained_cfg["classifier"]
+    if name is None:
+        raise UserError(f"{type(model).__name__} has no classifier head (a reconstruction network); this needs a model "
+                        f"that ends in a linear classifier (resnet*, smallcnn, torchvision classifiers)")
+    return name
+
+
+def classifier(model: nn.Module) -> nn.Module:
+    """The classifier head module."""
+    return _declared(model).get_submodule(classifier_name(model))
+
+
+def blocks(model: nn.Module) -> list[tuple[str, nn.Module]]:
+    """(name, module) of the model's declared blocks, input to output."""
+    model = _declared(model)
+    return [(info["module"], model.get_submodule(info["module"])) for info in model.feature_info]
+
+
 def torchvision_names() -> list[str]:
     import torchvision
     return torchvision.models.list_models(module=torchvision.models)
@@ -38,7 +81,7 @@ def create_model(name: str, num_classes: int = 0, in_channels: int = 3, *, image
     if key in torchvision_names():
         import torchvision
         net = torchvision.models.get_model(key, weights=None, num_classes=num_classes)
-        return net if in_channels == 3 else RepeatChannels(net)
+        return declare_torchvision(net if in_channels == 3 else RepeatChannels(net))
     raise UserError(f"unknown arch {name!r}; choose one of: {', '.join(available())}, "
                     f"or a torchvision model ({', '.join(torchvision_names()[:6])}, ...)")
 
@@ -52,6 +95,19 @@ class RepeatChannels(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x.expand(-1, 3, -1, -1))
+
+
+def declare_torchvision(model: nn.Module) -> nn.Module:
+    """A torchvision classifier's declaration, read from its structure once when it is built: the head is its last
+    nn.Linear; the blocks are its top-level children with weights, Sequential containers opened one level (a ResNet's
+    residual blocks, a VGG's layers); inside RepeatChannels, those of the wrapped network."""
+    inner, prefix = (model.net, "net.") if isinstance(model, RepeatChannels) else (model, "")
+    linears = [name for name, m in inner.named_modules() if isinstance(m, nn.Linear)]
+    units = []
+    for name, child in inner.named_children():
+        parts = list(child.named_children()) if isinstance(child, nn.Sequential) else [("", child)]
+        units += [f"{name}.{sub}" if sub else name for sub, m in parts if any(True for _ in m.parameters())]
+    return declare(model, prefix + linears[-1] if linears else None, [prefix + u for u in units])
 
 
 def load_pretrained(model: nn.Module, path: str) -> list[str]:

@@ -1,7 +1,7 @@
 """ResNets with a small-image stem (3×3 conv, stride 1, no max-pool) by default, torchvision's stem on request."""
 from torch import nn
 
-from . import register
+from . import declare, register
 
 
 def build_resnet(depth: int, num_classes: int, in_channels: int = 3, imagenet_arch: bool = False) -> nn.Module:
@@ -15,7 +15,8 @@ def build_resnet(depth: int, num_classes: int, in_channels: int = 3, imagenet_ar
         net.conv1 = nn.Conv2d(in_channels, 64, kernel_size=3, stride=1, padding=1, bias=False)
         net.maxpool = nn.Identity()
     nn.init.kaiming_normal_(net.conv1.weight, mode="fan_out", nonlinearity="relu")
-    return net
+    stages = [f"layer{i}.{j}" for i in range(1, 5) for j in range(len(getattr(net, f"layer{i}")))]
+    return declare(net, "fc", ["conv1", "bn1", *stages, "fc"])
 
 
 @register("resnet18")

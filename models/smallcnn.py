@@ -2,7 +2,7 @@
 import torch
 from torch import nn
 
-from . import register
+from . import declare, register
 
 
 class SmallCNN(nn.Module):
@@ -16,6 +16,7 @@ class SmallCNN(nn.Module):
         self.features = nn.Sequential(block(in_channels, width), block(width, 2 * width), block(2 * width, 4 * width),
                                       nn.AdaptiveAvgPool2d(1), nn.Flatten())
         self.fc = nn.Linear(4 * width, num_classes)
+        declare(self, "fc", ["features.0", "features.1", "features.2", "fc"])
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.fc(self.features(x))

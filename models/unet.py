@@ -3,7 +3,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from . import register
+from . import declare, register
 
 
 class ConvBlock(nn.Module):
@@ -52,6 +52,8 @@ class Unet(nn.Module):
             ch //= 2
         self.up_transpose_conv.append(TransposeConvBlock(ch * 2, ch))
         self.up_conv.append(nn.Sequential(ConvBlock(ch * 2, ch, drop_prob), nn.Conv2d(ch, out_chans, 1)))
+        ups = [f"{part}.{i}" for i in range(num_pool_layers) for part in ("up_transpose_conv", "up_conv")]
+        declare(self, None, [*(f"down_sample_layers.{i}" for i in range(num_pool_layers)), "conv", *ups])
 
     def forward(self, x: torch.Tensor, return_latent: bool = False) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
         """The output, or (output, bottleneck average-pooled to 2×2 and flattened) with return_latent."""

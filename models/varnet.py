@@ -8,7 +8,7 @@ from torch import nn
 
 from datasets.mri_transforms import fft2c, ifft2c, rss
 
-from . import register
+from . import declare, register
 from .unet import Unet
 
 
@@ -92,6 +92,7 @@ class VarNet(nn.Module):
         super().__init__()
         self.sens_net = SensitivityModel(sens_chans, sens_pools, mask_center)
         self.cascades = nn.ModuleList([VarNetBlock(NormUnet(chans, pools)) for _ in range(num_cascades)])
+        declare(self, None, ["sens_net", *(f"cascades.{i}" for i in range(num_cascades))])
 
     def forward(self, masked_kspace: torch.Tensor, mask: torch.Tensor,
                 num_low_frequencies: int | torch.Tensor | None = None) -> torch.Tensor:

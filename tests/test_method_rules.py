@@ -8,6 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+import models
 import unlearn
 from datasets.base import ImageDataset, Split
 from models import create_model
@@ -46,7 +47,7 @@ META = {"arch": "smallcnn", "num_classes": K, "in_channels": 1, "mean": list(DAT
 
 def mlp() -> nn.Module:
     torch.manual_seed(0)
-    return nn.Sequential(nn.Flatten(), nn.Linear(64, 8), nn.Tanh(), nn.Linear(8, K))
+    return models.declare(nn.Sequential(nn.Flatten(), nn.Linear(64, 8), nn.Tanh(), nn.Linear(8, K)), "3", ["1", "3"])
 
 
 def trained(model: nn.Module, steps: int = 60) -> nn.Module:

@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from datasets.base import ImageDataset
-from models.features import last_linear_name
+from models import classifier
 from utils.device import seed_everything
 from utils.errors import UserError
 
@@ -164,7 +164,7 @@ def run(model: nn.Module, data: ImageDataset, forget: ForgetSet, meta: dict, arg
     if task.mask is not None:
         info["mask_share"] = round(kept_share(task.mask), 6)
     if method.task == "classification":
-        outputs = model.get_submodule(last_linear_name(model)).out_features
+        outputs = classifier(model).out_features
         if outputs != data.num_classes:  # boundary_expanding's shadow class: the checkpoint keeps K+1 outputs
             info["outputs"] = outputs
     return model, info

@@ -4,7 +4,7 @@ evaluated by argmax over all of them. `boundary_expanding_drop` cuts the shadow 
 import torch
 from torch import nn
 
-from models.features import last_linear_name
+from models import classifier_name
 from utils.errors import UserError
 
 from . import register
@@ -44,7 +44,7 @@ def drop_shadow(model: nn.Module, name: str, k: int) -> None:
 
 def expand(model: nn.Module, task: UnlearnTask, keep_shadow: bool) -> nn.Module:
     k = task.num_classes
-    name = last_linear_name(model)
+    name = classifier_name(model)
     widen_head(model, name, k)
     if task.mask is not None:  # the shadow row is new: it may move
         task.mask = dict(task.mask)

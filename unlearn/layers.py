@@ -6,20 +6,15 @@ from typing import Iterator
 
 from torch import nn
 
+import models
 from utils.errors import UserError
 
 SHORTCUTS = ("downsample", "shortcut")  # projection shortcuts: not part of a ResNet's depth
 
 
 def layers(model: nn.Module) -> list[tuple[str, nn.Module]]:
-    """Top-level children with parameters, with Sequential containers opened one level (ResNet blocks, CNN blocks)."""
-    units = []
-    for name, child in model.named_children():
-        parts = list(child.named_children()) if isinstance(child, nn.Sequential) else [("", child)]
-        for sub, module in parts:
-            if any(True for _ in module.parameters()):
-                units.append((f"{name}.{sub}" if sub else name, module))
-    return units
+    """The blocks the model declares (models.declare), input to output, that hold weights."""
+    return [(name, module) for name, module in models.blocks(model) if any(True for _ in module.parameters())]
 
 
 def depth(module: nn.Module) -> int:
