@@ -5,6 +5,7 @@ script parses its flags first and `--help` answers at once."""
 import argparse
 import ast
 import functools
+import importlib.util
 import math
 import sys
 from pathlib import Path
@@ -52,6 +53,16 @@ def _family_defaults(key: str) -> str:
 
 
 @functools.cache
+def declared_knobs() -> dict:
+    """unlearn/knobs.py's KNOBS (knob -> Knob(flag, kind, help, choices)), read without importing the package (torch)."""
+    spec = importlib.util.spec_from_file_location("unlearn_knobs", UNLEARN_DIR / "knobs.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up
+    spec.loader.exec_module(module)
+    return module.KNOBS
+
+
+@functools.cache
 def method_defaults() -> tuple[dict[str, dict[str, dict]], dict[str, str]]:
     """({family: {method: knob defaults}}, {knob: flag}) read from unlearn/'s source without importing it (torch):
     every @register(...) line, completed as unlearn.resolve_hparams completes it; federated methods take batch and
@@ -76,7 +87,7 @@ def method_defaults() -> tuple[dict[str, dict[str, dict]], dict[str, str]]:
                 defaults.update(dict.fromkeys(PARENT_KNOBS, PARENT))
             table[family][ast.literal_eval(node.args[0])] = {k: PARENT if v == "parent" else v
                                                              for k, v in defaults.items()}
-    return table, {**ast.literal_eval(names["HP_FLAGS"]), "optimizer": "unlearn_optimizer"}
+    return table, {key: knob.flag for key, knob in declared_knobs().items()}
 
 
 def _spread(values: dict[str, object]) -> str:
@@ -334,46 +345,16 @@ def _unlearning(p: argparse._ArgumentGroup) -> None:
     p.add_argument("--indexes_to_replace", default=None, metavar="FILE", help="file of train-split row indices, one a line")
     p.add_argument("--deletion_size", type=positive_int, default=None,
                    help="corrective: the unlearner knows only this many of the manipulated samples (default: all)")
-    p.add_argument("--k", type=int, default=None,
-                   help="EU / CF: re-initialise / train only the last k weight layers (conv/linear; -1 = all)")
     p.add_argument("--mask_thresh", type=mask_share, default=0.5,
                    help="SalUn mask (the _with_SalUn methods): let the top share of salient weights move, in (0, 1]")
     p.add_argument("--mask_path", default=None,
                    help="_with_SalUn methods: a mask file instead of SaliencyMaps/{model_id}/with_{t}.pt")
     p.add_argument("--mask_dir", default="SaliencyMaps", help="where generate_mask.py writes and main_unlearn.py reads masks")
-    p.add_argument("--unlearn_epochs", type=positive_int, default=None,
-                   help="methods that train (SSD, ASSD, wfisher and federaser train no epochs and refuse it)")
-    p.add_argument("--unlearn_lr", type=positive_float, default=None)
-    p.add_argument("--unlearn_batch_size", type=positive_int, default=None)
-    p.add_argument("--unlearn_optimizer", choices=["sgd", "adam"], default=None)
-    p.add_argument("--alpha", type=non_negative_float, default=None,
-                   help="FT_prune l1 weight, wfisher step, SCRUB KL weight")
-    p.add_argument("--beta", type=non_negative_float, default=None, help="NegGrad+ weight of the forget loss")
-    p.add_argument("--msteps", type=non_negative_int, default=None,
-                   help="SCRUB: epochs with a max-step (optimisation steps with --scrub_variant corrective)")
-    p.add_argument("--scrub_variant", choices=["kurmanji", "corrective"], default=None,
-                   help="SCRUB: kurmanji (default; max-step −KL) or corrective (Goel et al.'s corrective-unlearning code: max-step −(CE + α·KL), "
-                        "msteps in steps, α 0.001, msteps 100, lr 0.0025)")
-    p.add_argument("--kd_T", type=positive_float, default=None, help="distillation temperature (SCRUB, BadT)")
-    p.add_argument("--SSDselectwt", type=positive_float, default=None, help="SSD selection weight alpha (ASSD sets its own)")
-    p.add_argument("--SSDdampening", type=positive_float, default=None, help="SSD and ASSD dampening lambda")
-    p.add_argument("--spkd_ce_weight", type=non_negative_float, default=None, help="SPKD weight of CE on retain")
-    p.add_argument("--spkd_sp_weight", type=non_negative_float, default=None,
-                   help="SPKD weight of similarity-preserving distillation on retain")
+    for knob in declared_knobs().values():  # every method knob, as unlearn/knobs.py declares it
+        kind = {"int": int, "str": str}.get(knob.kind) or globals()[knob.kind]  # or this module's checked types
+        p.add_argument(f"--{knob.flag}", type=kind, default=None, choices=knob.choices, help=knob.help or None)
     p.add_argument("--forget_group", default=None, help="reconstruction: the group of --train_groups to forget (knee)")
     p.add_argument("--forget_site", default=None, help="federated: the site (letter) that leaves the federation")
-    p.add_argument("--forget_local_epoch_ratio", type=positive_float, default=None,
-                   help="federaser: calibration epochs = local_ep × this")
-    p.add_argument("--retain_ratio", type=positive_float, default=None,
-                   help="reconstruction: seeded share of the retain slices the method sees")
-    p.add_argument("--noise_lambda", type=non_negative_float, default=None,
-                   help="NL, NL_FT: forget targets + |N(0,1)|·λ·(volume max)")
-    p.add_argument("--l1_lambda", type=non_negative_float, default=None, help="GA_l1, GA_l1_FT: weight of ‖θ‖₁, the sum of |θ|")
-    p.add_argument("--noise_scale", choices=["max", "absolute"], default=None,
-                   help="NL, NL_FT: noise |N(0,1)|·λ times the volume's max (max, the default) or as it is (absolute, "
-                        "the Erase to Enhance code: λ 1e-5 on fastMRI's raw scale)")
-    p.add_argument("--ascent_weight", type=positive_float, default=None,
-                   help="GA_l1, GA_l1_FT: weight of the ascent term (1; the Erase to Enhance code doubles it: 2)")
     p.add_argument("--retrain_model_id", default=None, help="model retrained without the forget set, to compare with")
     p.add_argument("--save_dir", default=None,
                    help="SalUn's output folder: main_forget.py writes {unlearn}checkpoint.pt and eval_result.json there, "

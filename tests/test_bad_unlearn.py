@@ -79,7 +79,7 @@ def test_the_knobs_each_method_reads_are_the_flags_it_takes():
                                              "--unlearn_optimizer", "--k"]
     assert "--retain_ratio" not in flags["reconstruction", "retrain"]  # the Oracle retrains on every retain slice
     assert flags["federated", "federaser"] == ["--unlearn_lr", "--forget_local_epoch_ratio"]
-    assert flags["federated", "pga"] == ["--unlearn_epochs", "--unlearn_lr"]  # batch, optimiser: the federation's
+    assert flags["federated", "pga"] == ["--unlearn_epochs", "--unlearn_lr", "--ascent_epochs"]  # batch, optimiser: the federation's
 
 
 def test_main_forget_refuses_them_too_before_writing(env, cli, tmp_path):

@@ -35,3 +35,29 @@ def test_the_declared_head_is_the_one_a_method_widens():
     model = models.create_model("smallcnn", 3, 1)
     widen_head(model, models.classifier_name(model), 3)
     assert models.classifier(model).out_features == 4 and model(torch.zeros(1, 1, 8, 8)).shape == (1, 4)
+
+
+# ---- method knobs: declared once in unlearn/knobs.py, flags generated from there ----
+
+def test_every_declared_knob_is_a_flag_and_every_registered_knob_is_declared():
+    import unlearn
+    from arg_parser import build_parser
+    from unlearn.knobs import KNOBS
+    options = build_parser("unlearning")._option_string_actions
+    assert all(f"--{knob.flag}" in options for knob in KNOBS.values())
+    for (_, _), method in unlearn._METHODS.items():
+        assert set(method.defaults) - {"from_parent"} <= set(KNOBS), method.name
+
+
+def test_a_method_registering_an_undeclared_knob_is_refused():
+    import unlearn
+    with pytest.raises(ValueError, match="declares warmth, not knobs"):
+        unlearn.register("Toy", warmth=1)
+
+
+def test_a_newly_declared_knob_overrides_its_methods_default():
+    import argparse
+    import unlearn
+    method = unlearn.get_method("wfisher")
+    hp = unlearn.resolve_hparams(method, argparse.Namespace(seed=0, wfisher_samples=8), {"args": {}})
+    assert hp["samples"] == 8 and hp["damping"] == 1.0 and "--wfisher_samples" in unlearn.knob_flags(method)

@@ -13,6 +13,7 @@ from utils.device import seed_everything
 from utils.errors import UserError
 
 from .forget_sets import ForgetSet
+from .knobs import KNOBS
 from .masks import kept_share
 from .task import UnlearnTask, frozen_copy
 
@@ -30,17 +31,16 @@ class Method:
 _METHODS: dict[tuple[str, str], Method] = {}
 
 DEFAULT_BATCH_SIZE = 100  # seed 001's --unlearn_batch_size
-# hyper-parameter -> the flag that overrides the method's default
-HP_FLAGS = {"epochs": "unlearn_epochs", "lr": "unlearn_lr", "batch_size": "unlearn_batch_size", "alpha": "alpha", "beta": "beta", "msteps": "msteps",
-            "kd_T": "kd_T", "ssd_alpha": "SSDselectwt", "ssd_lambda": "SSDdampening", "k": "k",
-            "ce_weight": "spkd_ce_weight", "sp_weight": "spkd_sp_weight", "retain_ratio": "retain_ratio",
-            "noise_lambda": "noise_lambda", "l1_lambda": "l1_lambda",
-            "noise_scale": "noise_scale", "ascent_weight": "ascent_weight",
-            "forget_local_epoch_ratio": "forget_local_epoch_ratio"}
+# knob -> the flag that sets it, from the one declaration of every knob (unlearn/knobs.py)
+KNOB_FLAGS = {key: knob.flag for key, knob in KNOBS.items()}
 
 
 def register(name: str, *, salun: bool = True, task: str = "classification", variants: dict | None = None, **defaults):
     """Register a method of `task` under `name` (case-insensitive) and, for gradient methods, `{name}_with_SalUn`."""
+    unknown = sorted(set(defaults) - set(KNOBS) - {"from_parent"})
+    if unknown:
+        raise ValueError(f"@register({name!r}) declares {', '.join(unknown)}, not knobs: declare them in unlearn/knobs.py")
+
     def add(fn):
         _METHODS[(task, name.lower())] = Method(name, fn, defaults, task=task, variants=variants or {})
         if salun:
@@ -62,7 +62,6 @@ def get_method(name: str, task: str = "classification") -> Method:
         raise UserError(f"unknown {what} {name!r}; choose one of: {', '.join(available(task))}")
 
 
-KNOB_FLAGS = {**HP_FLAGS, "optimizer": "unlearn_optimizer", "variant": "scrub_variant"}  # every knob flag
 FLAG_ORDER = ("epochs", "lr", "batch_size", "optimizer")  # how a method's flags are listed: these first, then the rest
 
 
@@ -122,11 +121,9 @@ def resolve_hparams(method: Method, args: argparse.Namespace, parent_meta: dict)
     for key, value in hp.items():
         if value == "parent":  # this knob defaults to the original's training flag
             hp[key] = parent_meta.get("args", {}).get(key)
-    for key, flag in HP_FLAGS.items():
-        if key in hp and getattr(args, flag, None) is not None:
+    for key, flag in KNOB_FLAGS.items():
+        if key != "variant" and key in hp and getattr(args, flag, None) is not None:
             hp[key] = getattr(args, flag)
-    if getattr(args, "unlearn_optimizer", None):
-        hp["optimizer"] = args.unlearn_optimizer
     hp["seed"] = args.seed
     return hp
 
