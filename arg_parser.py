@@ -6,9 +6,12 @@ import argparse
 import ast
 import functools
 import importlib.util
-import math
 import sys
 from pathlib import Path
+
+from utils import cli
+from utils.cli import (momentum_float, non_negative_float, non_negative_int,  # noqa: F401  (flag types, re-exported)
+                       positive_float, positive_int, seed_int)
 
 
 # flags whose default depends on the task: reconstruction is chosen by --train_groups
@@ -115,15 +118,6 @@ def method_defaults_help() -> dict[str, str]:
     return texts
 
 
-class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
-    """Shows each flag's default, except None and False (the help then says what happens without the flag)."""
-
-    def _get_help_string(self, action: argparse.Action) -> str | None:
-        if action.default is None or action.default is False:
-            return action.help
-        return super()._get_help_string(action)
-
-
 class Refuse(argparse.Action):
     """A reference repository's flag we do not take (or take only with the value `accept`): parsing it is an error
     that names our equivalent."""
@@ -150,13 +144,9 @@ class Alias(argparse.Action):
             setattr(namespace, target, values)
 
 
-class Parser(argparse.ArgumentParser):
-    """An ArgumentParser whose errors are one line on stderr and exit code 2, filling task-dependent defaults; its
-    help gives the unlearning methods' own defaults, read from unlearn/ when help is asked for. Flags must be spelled
-    out: no prefix matching (--model is not --model_dir)."""
-
-    def __init__(self, *args, **kwargs) -> None:
-        super().__init__(*args, **{"allow_abbrev": False, "formatter_class": HelpFormatter, **kwargs})
+class Parser(cli.Parser):
+    """utils.cli's parser (one-line errors, flags spelled out) filling task-dependent defaults; its help gives the
+    unlearning methods' own defaults, read from unlearn/ when help is asked for."""
 
     def format_help(self) -> str:
         texts = method_defaults_help()
@@ -164,10 +154,6 @@ class Parser(argparse.ArgumentParser):
             if action.dest in texts and texts[action.dest] not in (action.help or ""):
                 action.help = f"{action.help}; {texts[action.dest]}" if action.help else texts[action.dest]
         return super().format_help()
-
-    def error(self, message: str) -> None:
-        print(f"{self.prog}: error: {message} (see --help)", file=sys.stderr)
-        sys.exit(2)
 
     def parse_known_args(self, args=None, namespace=None):
         parsed, rest = super().parse_known_args(args, namespace)
@@ -187,48 +173,6 @@ class Parser(argparse.ArgumentParser):
             if getattr(parsed, flag, None):
                 check_new_file(getattr(parsed, flag), getattr(parsed, "overwrite", False), f"--{flag}")
         return parsed, rest
-
-
-def positive_int(text: str) -> int:
-    value = int(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
-    return value
-
-
-def non_negative_int(text: str) -> int:
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be zero or more, got {text}")
-    return value
-
-
-def positive_float(text: str) -> float:
-    value = float(text)
-    if not (value > 0 and math.isfinite(value)):
-        raise argparse.ArgumentTypeError(f"must be a finite positive number, got {text}")
-    return value
-
-
-def non_negative_float(text: str) -> float:
-    value = float(text)
-    if not (value >= 0 and math.isfinite(value)):
-        raise argparse.ArgumentTypeError(f"must be a finite number, zero or more, got {text}")
-    return value
-
-
-def momentum_float(text: str) -> float:
-    value = float(text)
-    if not 0 <= value < 1:
-        raise argparse.ArgumentTypeError(f"must be in [0, 1) (0.9 is usual), got {text}")
-    return value
-
-
-def seed_int(text: str) -> int:
-    value = int(text)
-    if not 0 <= value < 2**32:
-        raise argparse.ArgumentTypeError(f"must be in 0..{2**32 - 1}, got {text}")
-    return value
 
 
 def _data(p: argparse._ArgumentGroup) -> None:

@@ -6,6 +6,7 @@ from typing import Callable
 import torch
 from torch import nn
 
+from utils import checkpoints
 from utils.errors import UserError
 
 _MODELS: dict[str, Callable[..., nn.Module]] = {}
@@ -108,6 +109,27 @@ def declare_torchvision(model: nn.Module) -> nn.Module:
         parts = list(child.named_children()) if isinstance(child, nn.Sequential) else [("", child)]
         units += [f"{name}.{sub}" if sub else name for sub, m in parts if any(True for _ in m.parameters())]
     return declare(model, prefix + linears[-1] if linears else None, [prefix + u for u in units])
+
+
+def load_model(model_id: str | None, model_dir: str, data_meta: dict, device: torch.device,
+               arch: str | None = None, other_dataset: bool = False) -> tuple[nn.Module, dict]:
+    """Find, check and load a checkpoint (classification or reconstruction); returns the model on `device` and its meta."""
+    path = checkpoints.find_checkpoint(model_id, model_dir)
+    ckpt = checkpoints.load_checkpoint(path)
+    meta = ckpt["meta"]
+    if "arch" not in meta:
+        raise UserError(f"{path} has no arch in its meta; it was not written by this project's main_train.py")
+    checkpoints.check_compatible(meta, data_meta, str(path), arch, other_dataset)
+    if meta.get("task") == "reconstruction":
+        model = create_model(meta["arch"], **meta["model_kwargs"])
+    else:
+        outputs = meta.get("unlearn", {}).get("outputs", meta["num_classes"])  # K+1 after boundary_expanding
+        model = create_model(meta["arch"], outputs, meta["in_channels"], imagenet_arch=meta.get("imagenet_arch", False))
+    try:
+        model.load_state_dict(ckpt["state_dict"])
+    except RuntimeError as err:
+        raise UserError(f"{path}: weights do not fit a {meta['arch']} model: {str(err).splitlines()[0]}")
+    return model.to(device), meta
 
 
 def load_pretrained(model: nn.Module, path: str) -> list[str]:

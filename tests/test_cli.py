@@ -97,7 +97,7 @@ def test_the_architectures_in_the_help_are_the_registered_ones():
 
 
 def test_reconstruction_models_and_modules_load_without_torchvision():
-    recon = python("import sys, models, utils.recon_training, utils.federated_training, unlearn.workflow\n"
+    recon = python("import sys, models, engine.recon_training, engine.federated_training, unlearn.workflow\n"
                    "models.create_model('unet', in_channels=1, chans=4, num_pool_layers=2)\n"
                    "models.create_model('varnet', num_cascades=1, chans=4, pools=2, sens_chans=4, sens_pools=2)\n"
                    "print('torchvision' in sys.modules)")

@@ -18,9 +18,8 @@ from unlearn.forget_sets import ForgetSet
 from unlearn.layers import cuts, depth, last_layers, layers
 from unlearn.losses import distillation_kl
 from unlearn.task import UnlearnTask
-from utils import checkpoints
 from utils.errors import UserError
-from utils.evaluation import split_logits
+from engine.evaluation import split_logits
 from utils.metrics import confusion_matrix
 
 
@@ -216,7 +215,7 @@ def test_interclass_swap_raises_the_confusion_of_the_two_classes(trained_digits,
                      "--dataset_method", "labeltargeted", "--forget_set_size", "160", "--confused_classes", "3,5", *dirs])
     swapped = report({"common": dirs}, "ic_best", tmp_path)
     data = datasets.load_dataset("Digits")
-    model, meta = checkpoints.load_model(clean_id, str(work / "model_weights"), data.describe(), torch.device("cpu"))
+    model, meta = models.load_model(clean_id, str(work / "model_weights"), data.describe(), torch.device("cpu"))
     logits, labels = split_logits(model, data.test, meta, torch.device("cpu"), 256, show=False)
     cm = confusion_matrix(logits, labels, 10)
     clean_confusion = 100.0 * float(cm[3, 5] + cm[5, 3]) / int(((labels == 3) | (labels == 5)).sum())

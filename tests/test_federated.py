@@ -19,7 +19,7 @@ from datasets.mri import load_recon
 from datasets.mri_phantoms import generate
 from tests.conftest import expect_user_error, fingerprint
 from unlearn.federated.federaser import calibrated
-from utils.federated import fedavg, federation_from_args
+from engine.federated import fedavg, federation_from_args
 
 ROOT = Path(__file__).resolve().parents[1]
 NET = ["--arch", "unet", "--chans", "8", "--num_pool_layers", "2", "--lr", "1e-3", "--local_bs", "2"]

@@ -239,7 +239,7 @@ def test_boundary_expanding_checkpoint_keeps_k_plus_one_outputs_and_reloads(tmp_
     assert info["outputs"] == K + 1
     meta = {**META, **DATA.describe(), "unlearn": info}
     path = checkpoints.save_checkpoint(tmp_path / "be.pt", out, meta)
-    again, _ = checkpoints.load_model(str(path), str(tmp_path), DATA.describe(), torch.device("cpu"))
+    again, _ = models.load_model(str(path), str(tmp_path), DATA.describe(), torch.device("cpu"))
     assert again.fc.out_features == K + 1 and torch.equal(again.fc.weight, out.fc.weight)
 
 

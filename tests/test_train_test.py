@@ -9,7 +9,7 @@ import torch
 import examine_dataset
 import main_test
 import main_train
-from utils import checkpoints
+import models
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -35,7 +35,7 @@ def test_checkpoint_round_trips_through_weights_only(trained_digits):
     meta = raw["meta"]
     assert meta["arch"] == "smallcnn" and meta["dataset"] == "Digits" and meta["num_classes"] == 10
     assert json.loads(json.dumps(meta)) == meta  # plain types only
-    model, _ = checkpoints.load_model(model_id, str(work / "model_weights"), meta, torch.device("cpu"))
+    model, _ = models.load_model(model_id, str(work / "model_weights"), meta, torch.device("cpu"))
     for name, tensor in model.state_dict().items():
         assert torch.equal(tensor, raw["state_dict"][name])
     last = torch.load(work / "model_weights" / "digits_last.pt", weights_only=True)

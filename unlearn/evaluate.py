@@ -7,7 +7,7 @@ from torch import nn
 from datasets.base import ImageDataset
 from datasets.manipulate import patched_test
 from utils import metrics
-from utils.evaluation import split_logits
+from engine.evaluation import split_logits
 
 from .forget_sets import ForgetSet
 

@@ -3,7 +3,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from utils.train_loop import BatchLoss, supervised
+from engine.train_loop import BatchLoss, supervised
 
 from .task import marked_split
 

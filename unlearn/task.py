@@ -10,7 +10,7 @@ from tqdm import tqdm
 from datasets.base import ImageDataset
 from datasets.batching import BatchLoader
 from utils.schedule import lr_factor
-from utils.train_loop import BatchLoss, optimizer_for, train_epoch
+from engine.train_loop import BatchLoss, optimizer_for, train_epoch
 
 from .forget_sets import ForgetSet
 from .masks import WeightMask

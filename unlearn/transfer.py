@@ -11,7 +11,7 @@ import datasets
 from datasets.base import ImageDataset, Split
 from datasets.batching import BatchLoader, Normalize
 from models.features import pooled_features
-from utils import checkpoints
+import models
 from utils.errors import UserError
 from utils.transfer import knn_accuracy, linear_cka, split_80_20
 
@@ -69,7 +69,7 @@ def cka_with(setup: Setup, model_id: str, model_dir: str, batch_size: int) -> fl
     """Linear CKA between this model's and `model_id`'s pooled features on the test split."""
     if len(setup.data.test) < 4:
         raise UserError(f"CKA needs at least 4 test images; {setup.data.name} has {len(setup.data.test)}")
-    other, other_meta = checkpoints.load_model(model_id, model_dir, setup.data.describe(), setup.device)
+    other, other_meta = models.load_model(model_id, model_dir, setup.data.describe(), setup.device)
     mine = split_features(setup.model, setup.meta, setup.data.test, setup.device, batch_size)
     theirs = split_features(other, other_meta, setup.data.test, setup.device, batch_size)
     return linear_cka(mine, theirs)

@@ -10,6 +10,7 @@ import datasets
 from arg_parser import task_of
 from datasets import manipulate
 from datasets.base import ImageDataset
+import models
 from utils import checkpoints
 from utils.device import resolve_device
 from utils.errors import UserError
@@ -44,7 +45,7 @@ def load_setup(args: argparse.Namespace, forget_from_meta: bool = False) -> Setu
     spec = forget_sets.spec_from_args(args)  # flag mistakes first, before the data and model are read
     device = resolve_device(args.device)
     clean = datasets.load(args)
-    model, meta = checkpoints.load_model(args.model_id, args.model_dir, clean.describe(), device, args.arch)
+    model, meta = models.load_model(args.model_id, args.model_dir, clean.describe(), device, args.arch)
     manipulation = meta.get("manipulation")
     data = manipulate.apply(clean, manipulation).place(device)
     manipulated = manipulation["indices"] if manipulation else None

@@ -82,25 +82,3 @@ def check_compatible(meta: dict, data_meta: dict, source: str, arch: str | None 
 
 def family(task: str | None) -> str:
     return "reconstruction" if task == "reconstruction" else "classification"
-
-
-def load_model(model_id: str | None, model_dir: str, data_meta: dict, device: torch.device,
-               arch: str | None = None, other_dataset: bool = False) -> tuple[nn.Module, dict]:
-    """Find, check and load a checkpoint (classification or reconstruction); returns the model on `device` and its meta."""
-    from models import create_model
-    path = find_checkpoint(model_id, model_dir)
-    ckpt = load_checkpoint(path)
-    meta = ckpt["meta"]
-    if "arch" not in meta:
-        raise UserError(f"{path} has no arch in its meta; it was not written by this project's main_train.py")
-    check_compatible(meta, data_meta, str(path), arch, other_dataset)
-    if meta.get("task") == "reconstruction":
-        model = create_model(meta["arch"], **meta["model_kwargs"])
-    else:
-        outputs = meta.get("unlearn", {}).get("outputs", meta["num_classes"])  # K+1 after boundary_expanding
-        model = create_model(meta["arch"], outputs, meta["in_channels"], imagenet_arch=meta.get("imagenet_arch", False))
-    try:
-        model.load_state_dict(ckpt["state_dict"])
-    except RuntimeError as err:
-        raise UserError(f"{path}: weights do not fit a {meta['arch']} model: {str(err).splitlines()[0]}")
-    return model.to(device), meta

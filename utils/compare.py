@@ -12,8 +12,8 @@ import statistics
 from pathlib import Path
 from typing import Sequence
 
-from arg_parser import Parser
 
+from .cli import Parser
 from .errors import UserError, run_cli
 from . import tables
 from .io import save_csv, save_text

@@ -14,10 +14,10 @@ import re
 from pathlib import Path
 from typing import Sequence
 
-from arg_parser import Parser
 
 from . import tables
 from .compare import mean_std
+from .cli import Parser
 from .errors import UserError, run_cli
 from .io import save_csv
 from .plots import finish, pyplot

@@ -11,8 +11,8 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
-from arg_parser import Parser
 
+from .cli import Parser
 from .errors import UserError, run_cli
 from .io import save_text
 

@@ -11,9 +11,9 @@ import re
 from pathlib import Path
 from typing import Sequence
 
-from arg_parser import Parser
 
 from . import tables
+from .cli import Parser
 from .errors import UserError, run_cli
 from .io import save_csv, save_text
 from .plots import finish, pyplot

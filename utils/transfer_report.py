@@ -10,9 +10,9 @@ import math
 from pathlib import Path
 from typing import Sequence
 
-from arg_parser import Parser
 
 from .compare import method_order
+from .cli import Parser
 from .errors import UserError, run_cli
 from . import tables
 from .io import save_csv, save_text

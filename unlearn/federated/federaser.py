@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from utils.errors import UserError
-from utils.federated import State, fedavg, run_round, updates_folder
+from engine.federated import State, fedavg, run_round, updates_folder
 
 from .. import register
 from ..recon.task import ReconTask

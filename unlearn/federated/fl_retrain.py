@@ -2,7 +2,7 @@
 from torch import nn
 
 from utils.device import seed_everything
-from utils.recon_training import build_model
+from engine.recon_training import build_model
 
 from .. import register
 from ..recon.task import ReconTask

@@ -9,10 +9,10 @@ from torch import nn
 
 from datasets.mri import make_loader
 from utils.device import seed_everything
-from utils.federated import local_update, make_clients
-from utils.recon import forward, sample_loss, to_device
-from utils.recon_training import build_model
-from utils.train_loop import optimizer_step
+from engine.federated import local_update, make_clients
+from engine.recon import forward, sample_loss, to_device
+from engine.recon_training import build_model
+from engine.train_loop import optimizer_step
 
 from .. import register
 from ..recon.task import ReconTask

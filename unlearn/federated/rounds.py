@@ -6,7 +6,7 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from utils.federated import Client, Federation, LocalRecipe, State, clone_state, make_clients, run_round
+from engine.federated import Client, Federation, LocalRecipe, State, clone_state, make_clients, run_round
 
 from ..recon.task import ReconTask
 

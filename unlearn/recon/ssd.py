@@ -5,7 +5,7 @@ from torch import nn
 from tqdm import tqdm
 
 from datasets.mri import make_loader
-from utils.recon import forward, sample_loss, to_device
+from engine.recon import forward, sample_loss, to_device
 
 from .. import register
 from ..ssd import dampen

@@ -9,10 +9,10 @@ from tqdm import tqdm
 
 from datasets.mri import ReconData, SliceDataset, make_loader
 from utils.errors import UserError
-from utils.recon import forward, l1_norm, sample_loss, with_noisy_targets
-from utils.recon_loop import train_recon_epoch
+from engine.recon import forward, l1_norm, sample_loss, with_noisy_targets
+from engine.recon_loop import train_recon_epoch
 from utils.schedule import lr_factor
-from utils.train_loop import optimizer_for
+from engine.train_loop import optimizer_for
 
 from ..masks import WeightMask
 

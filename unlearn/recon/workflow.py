@@ -7,13 +7,14 @@ import torch
 from torch import nn
 
 from datasets.mri import ReconData, load_recon, make_loader
+import models
 from utils import checkpoints
 from utils.device import resolve_device
 from utils.errors import UserError
 from utils.eval_cache import EvalCache, cache_key
-from utils.recon import forward, sample_loss, to_device
-from utils.recon_loop import METRICS, evaluate_recon
-from utils.recon_report import example_figure
+from engine.recon import forward, sample_loss, to_device
+from engine.recon_loop import METRICS, evaluate_recon
+from engine.recon_report import example_figure
 from utils.tables import format_table
 
 from .task import GroupForget, resolve_group
@@ -32,7 +33,7 @@ def load_recon_setup(args: argparse.Namespace, forget_from_meta: bool = False) -
     """Device, data, model and the group to forget: from --forget_group, or stored in an unlearned checkpoint."""
     device = resolve_device(args.device)
     data = load_recon(args)
-    model, meta = checkpoints.load_model(args.model_id, args.model_dir, data.describe(), device, args.arch)
+    model, meta = models.load_model(args.model_id, args.model_dir, data.describe(), device, args.arch)
     named = args.forget_site or args.forget_group
     flag = "--forget_site" if args.forget_site else "--forget_group"
     stored = meta.get("forget", {}).get("group") if forget_from_meta else None
@@ -109,7 +110,7 @@ def recon_unlearn_report(setup: ReconSetup, args: argparse.Namespace) -> dict:
     columns = group_columns(setup)
     rows = [[args.model_id, *(groups[g][m] for g, m in columns), unlearn_time if unlearn_time is not None else "", ""]]
     if args.retrain_model_id:
-        retrained, r_meta = checkpoints.load_model(args.retrain_model_id, args.model_dir, setup.data.describe(), setup.device)
+        retrained, r_meta = models.load_model(args.retrain_model_id, args.model_dir, setup.data.describe(), setup.device)
         r_forget = r_meta.get("forget", {})
         if r_forget.get("group") != setup.forget.group or r_forget.get("volumes") != setup.forget.volumes:
             what = f"group {r_forget['group']}" if r_forget.get("group") else "nothing"

@@ -8,10 +8,12 @@ import numpy as np
 
 from datasets.mri import Volume, load_recon
 
-from . import checkpoints
-from .device import amp_dtype, resolve_device
-from .errors import UserError
-from .io import atomic_path
+import models
+
+from utils import checkpoints
+from utils.device import amp_dtype, resolve_device
+from utils.errors import UserError
+from utils.io import atomic_path
 from .recon_loop import reconstruct_volumes
 
 
@@ -47,7 +49,7 @@ def write_submission(args: argparse.Namespace) -> dict:
     device = resolve_device(args.device)
     data = load_recon(args, split=args.split)
     check_submission_dir(out_dir, data.volumes(args.split), args.overwrite)
-    model, meta = checkpoints.load_model(args.model_id, args.model_dir, data.describe(), device, args.arch)
+    model, meta = models.load_model(args.model_id, args.model_dir, data.describe(), device, args.arch)
     written = []
     for group in data.groups:
         dataset = data.slices(args.split, meta["kind"], [group], inference=True)

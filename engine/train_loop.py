@@ -6,8 +6,8 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from .errors import UserError
-from .metrics import correct
+from utils.errors import UserError
+from utils.metrics import correct
 
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 

@@ -5,8 +5,8 @@ from torch import nn
 from datasets.base import Split
 from datasets.batching import BatchLoader
 
-from . import metrics
-from .tables import format_table
+from utils import metrics
+from utils.tables import format_table
 from .train_loop import predict
 
 

@@ -7,8 +7,8 @@ from torch import nn
 
 from datasets.mri_transforms import center_crop
 
-from .errors import UserError
-from .recon_metrics import ssim
+from utils.errors import UserError
+from utils.recon_metrics import ssim
 
 RECON_ARCHS = {"unet": "image", "varnet": "kspace"}  # arch -> the sample it reads
 DEFAULT_CHANS = {"unet": 32, "varnet": 18}

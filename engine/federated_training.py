@@ -8,12 +8,12 @@ import torch
 from arg_parser import default_arch
 from datasets.mri import ReconData, load_recon
 
-from . import checkpoints, distributed, plots
-from .device import seed_everything
-from .errors import UserError
+from utils import checkpoints, distributed, plots
+from utils.device import seed_everything
+from utils.errors import UserError
 from .federated import (Federation, LocalRecipe, clone_state, federation_from_args, make_clients, run_round,
                         updates_folder)
-from .io import save_torch
+from utils.io import save_torch
 from .recon import check_depth_fits, model_kind, model_kwargs
 from .recon_loop import evaluate_recon, mean_psnr
 from .recon_training import build_model

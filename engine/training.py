@@ -16,12 +16,12 @@ from arg_parser import default_arch
 from datasets import manipulate
 from datasets.batching import BatchLoader
 
-from . import checkpoints, distributed, metrics, plots
-from .device import amp_dtype, seed_everything
-from .errors import UserError
-from .io import save_csv
-from .paths import check_run_id, check_writable_dir, remove_paths, run_lock
-from .schedule import lr_factor
+from utils import checkpoints, distributed, metrics, plots
+from utils.device import amp_dtype, seed_everything
+from utils.errors import UserError
+from utils.io import save_csv
+from utils.paths import check_run_id, check_writable_dir, remove_paths, run_lock
+from utils.schedule import lr_factor
 from .train_loop import optimizer_for, predict, task_loss, train_epoch
 
 
@@ -230,7 +230,7 @@ def _train(args: argparse.Namespace, dist: distributed.Dist) -> dict:
     if not dist.is_main:
         return {}
     plots.training_curves(history, paths["curves"])
-    best_model, _ = checkpoints.load_model(str(paths["best"]), args.model_dir, data_meta, dist.device)
+    best_model, _ = models.load_model(str(paths["best"]), args.model_dir, data_meta, dist.device)
     test_batches = BatchLoader(data.test, args.batch_size, data.mean, data.std, dist.device)
     logits, labels = predict(best_model, test_batches, amp)
     summary = {"best_val_acc": best["val_acc"], "best_epoch": best["epoch"],

@@ -8,11 +8,13 @@ import h5py
 
 from datasets.mri import SPLITS, load_recon
 
-from . import checkpoints, plots
-from .device import amp_dtype, resolve_device
-from .io import save_json
+import models
+
+from utils import checkpoints, plots
+from utils.device import amp_dtype, resolve_device
+from utils.io import save_json
 from .recon_loop import Example, evaluate_recon
-from .tables import format_table
+from utils.tables import format_table
 
 
 def mean_std(summary: dict, key: str, fmt: str) -> str:
@@ -94,7 +96,7 @@ def test_recon(args: argparse.Namespace) -> dict:
     """main_test.py for reconstruction: metrics per group on --split, JSON, figure, viewer."""
     device = resolve_device(args.device)
     data = load_recon(args)
-    model, meta = checkpoints.load_model(args.model_id, args.model_dir, data.describe(), device, args.arch)
+    model, meta = models.load_model(args.model_id, args.model_dir, data.describe(), device, args.arch)
     report = evaluate_recon(model, data, args.split, meta["kind"], device, batch_size=args.batch_size,
                             num_workers=args.num_workers, amp=amp_dtype(device, args.amp), show=True)
     path = checkpoints.find_checkpoint(args.model_id, args.model_dir)

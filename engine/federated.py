@@ -17,7 +17,7 @@ from torch import nn
 
 from datasets.mri import ReconData, SliceDataset, make_loader
 
-from .errors import UserError
+from utils.errors import UserError
 from .recon import forward, sample_loss, to_device
 from .train_loop import optimizer_for, optimizer_step
 
