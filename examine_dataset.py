@@ -10,7 +10,7 @@ def main(argv=None) -> dict:
     import datasets  # after parsing: --help and flag errors answer without importing torch
     from utils import plots
     from utils.metrics import class_counts
-    from utils.recon_report import examine_recon
+    from engine.recon_report import examine_recon
     from utils.tables import format_table
 
     if task_of(args) == "reconstruction":

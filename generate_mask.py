@@ -16,7 +16,7 @@ def main(argv=None) -> Path:
     from unlearn.workflow import check_outputs, load_setup, refuse_flags
     from utils.checkpoints import find_checkpoint
     from utils.errors import UserError
-    from utils.train_loop import task_loss
+    from engine.train_loop import task_loss
 
     refuse_flags(args, {
         "mask_path": "names a mask to read (main_unlearn.py, main_forget.py); generate_mask.py writes masks: drop it, "

@@ -11,13 +11,14 @@ def main(argv=None) -> dict:
     args = build_parser("data", "model", "evaluation", "submission", "system", "output", "fl_mrcm_test",
                         description=__doc__).parse_args(argv)
     import datasets  # after parsing: --help and flag errors answer without importing torch
+    import models
     from utils import checkpoints, plots
     from utils.device import amp_dtype, resolve_device
-    from utils.evaluation import classification_report, format_report, split_logits
+    from engine.evaluation import classification_report, format_report, split_logits
     from utils.io import save_json
     from utils.metrics import confusion_matrix, predictions
-    from utils.recon_report import test_recon
-    from utils.recon_submission import write_submission
+    from engine.recon_report import test_recon
+    from engine.recon_submission import write_submission
 
     if task_of(args) == "reconstruction":
         return write_submission(args) if args.submission_dir else test_recon(args)
@@ -25,7 +26,7 @@ def main(argv=None) -> dict:
         raise UserError("--submission_dir writes fastMRI reconstructions; it needs --train_groups")
     device = resolve_device(args.device)
     data = datasets.load(args)
-    model, meta = checkpoints.load_model(args.model_id, args.model_dir, data.describe(), device, args.arch,
+    model, meta = models.load_model(args.model_id, args.model_dir, data.describe(), device, args.arch,
                                          args.other_dataset)
     split = data.split(args.split)
     logits, labels = split_logits(model, split, meta, device, args.batch_size, amp_dtype(device, args.amp))

@@ -15,7 +15,7 @@ def main(argv=None) -> dict:
     from unlearn import forget_sets, transfer
     from unlearn.recon.workflow import ReconSetup, recon_unlearn_report
     from unlearn.workflow import evaluate, load_setup
-    from utils import checkpoints
+    import models
     from utils.io import save_json
     from utils.metrics import js_divergence
     from utils.tables import format_table
@@ -35,7 +35,7 @@ def main(argv=None) -> dict:
     corrective_rows = [[args.model_id, *result["corrective"].values()]] if "corrective" in result else []
     rows = [[args.model_id, *(result[k] for k in ev.GAP_KEYS), "", unlearn_time if unlearn_time is not None else ""]]
     if args.retrain_model_id:
-        retrained, r_meta = checkpoints.load_model(args.retrain_model_id, args.model_dir, setup.data.describe(), setup.device)
+        retrained, r_meta = models.load_model(args.retrain_model_id, args.model_dir, setup.data.describe(), setup.device)
         if "forget" not in r_meta or not torch.equal(forget_sets.from_meta(r_meta).indices, setup.forget.indices):
             stored = forget_sets.describe(forget_sets.from_meta(r_meta)) if "forget" in r_meta else "nothing"
             raise UserError(f"{args.retrain_model_id} was retrained without {stored}, not the forget set of "

@@ -10,16 +10,16 @@ def main(argv=None) -> dict:
     args = build_parser("data", "model", "training", "system", "output", "fl_mrcm_train",
                         description=__doc__).parse_args(argv)
     if args.federated:
-        from utils.federated_training import train_federated
+        from engine.federated_training import train_federated
         summary = train_federated(args)
         if summary:
             print(best_line(summary, "target PSNR", "round"))
     elif task_of(args) == "reconstruction":
-        from utils.recon_training import train_recon
+        from engine.recon_training import train_recon
         summary = train_recon(args)
         print(best_line(summary, "val PSNR", "epoch"))
     else:
-        from utils.training import train_model
+        from engine.training import train_model
         summary = train_model(args)
         if summary and summary["best_val_acc"] is None:
             print(f"no val split to select on: the best checkpoint is the last epoch ({summary['best_epoch']}); "

@@ -6,7 +6,7 @@ Writes two phantom sites (A: brain, B: knee; FL-MRCM layout, T1) to a temporary 
 may use both cores and in-process one): (1) in one process, the sites trained one after another, (2) through
 `torch.distributed.run --nproc_per_node 2`. Seconds per round come from each run's log.csv (round 1 skipped as
 warm-up); they include validation on the target site A by the main process, which is timed here separately.
-The communication cost is the all-reduce of the U-Net's state (utils.federated.all_reduce_average, what a torchrun
+The communication cost is the all-reduce of the U-Net's state (engine.federated.all_reduce_average, what a torchrun
 round sends) timed alone, --repeats times, in a 2-process gloo group. Writes the table to --out.{md,csv}
 (results/bench_federated). Run from the repository root:
 
@@ -34,10 +34,10 @@ from arg_parser import build_parser  # noqa: E402
 from datasets.mri import load_recon  # noqa: E402
 from datasets.mri_phantoms import generate  # noqa: E402
 from utils.errors import UserError, run_cli  # noqa: E402
-from utils.federated import all_reduce_average, clone_state  # noqa: E402
-from utils.recon import model_kwargs  # noqa: E402
-from utils.recon_loop import evaluate_recon  # noqa: E402
-from utils.recon_training import build_model  # noqa: E402
+from engine.federated import all_reduce_average, clone_state  # noqa: E402
+from engine.recon import model_kwargs  # noqa: E402
+from engine.recon_loop import evaluate_recon  # noqa: E402
+from engine.recon_training import build_model  # noqa: E402
 from utils.results import RESULTS_DIR, publish, script_command  # noqa: E402
 from utils.tables import format_table, markdown_table  # noqa: E402
 

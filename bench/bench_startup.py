@@ -26,9 +26,9 @@ HELP_BOUND_S = 1.5  # the issue's bound on --help
 
 # what a run imports before it reads any data, and its model built; prints whether torchvision was loaded
 RUNS = {
-    "MRI run (U-Net)": "import utils.recon_training, models; models.create_model('unet', in_channels=1, chans=8)",
-    "MRI run (VarNet)": "import utils.recon_training, models; models.create_model('varnet', num_cascades=1, chans=4)",
-    "classification run (resnet18)": "import utils.training, models; models.create_model('resnet18', 10, 3)",
+    "MRI run (U-Net)": "import engine.recon_training, models; models.create_model('unet', in_channels=1, chans=8)",
+    "MRI run (VarNet)": "import engine.recon_training, models; models.create_model('varnet', num_cascades=1, chans=4)",
+    "classification run (resnet18)": "import engine.training, models; models.create_model('resnet18', 10, 3)",
     "torch alone": "import torch",
 }
 PROBE = "; import sys; print('torchvision' in sys.modules)"

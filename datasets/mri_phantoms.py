@@ -18,7 +18,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from arg_parser import Parser, non_negative_float, positive_float, positive_int
+from utils.cli import Parser, non_negative_float, positive_float, positive_int
 from utils.errors import UserError, run_cli
 from utils.io import atomic_path
 
