@@ -186,6 +186,10 @@ def _data(p: argparse._ArgumentGroup) -> None:
     p.add_argument("--num_workers", type=non_negative_int, default=0,
                    help="DataLoader workers reading MRI slices (in-memory classification data needs none)")
     p.add_argument("--no_aug", action="store_true", help="no random crop / flip during training")
+    p.add_argument("--mri_aug", action="store_true",
+                   help="U-Net reconstruction: train on each slice in a random orientation (flips, transpose), its "
+                        "k-space measured anew, as MRAugment; off by default, as in fastMRI. Unlearning and the "
+                        "retrained model follow the original's setting")
     p.add_argument("--train_groups", default=None, metavar="NAME:DIR[,NAME:DIR]",
                    help="reconstruction: named groups (organs, sites) of fastMRI-style .h5 volumes, each DIR holding "
                         "train/ val/ test/ (or T1/ T2/ with --sequence); e.g. brain:data/brain,knee:data/knee")

@@ -3,12 +3,15 @@ or round when there is no val split, never selected on test) and {id}_last.pt, l
 --train_groups NAME:DIR,... trains an MRI reconstruction network;
 --federated fedavg|mrcm --sites B:DIR,F:DIR,... trains one across sites (FL-MR / FL-MRCM, torchrun: a site a process)."""
 from arg_parser import build_parser, task_of
-from utils.errors import run_cli
+from utils.errors import UserError, run_cli
 
 
 def main(argv=None) -> dict:
     args = build_parser("data", "model", "training", "system", "output", "fl_mrcm_train",
                         description=__doc__).parse_args(argv)
+    if args.mri_aug and (args.federated or task_of(args) != "reconstruction"):
+        raise UserError("--mri_aug augments reconstruction training of one model (--train_groups); drop it for "
+                        f"{'federated' if args.federated else 'classification'} training")
     if args.federated:
         from engine.federated_training import train_federated
         summary = train_federated(args)

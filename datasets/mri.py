@@ -24,7 +24,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from utils.errors import UserError
 
-from .mri_transforms import center_crop, crop_size, ifft2c, normalize, normalize_instance, recon_crop, rss
+from .mri_transforms import center_crop, flip_transpose, crop_size, ifft2c, normalize, normalize_instance, recon_crop, rss
 from .subsample import MaskFunc, apply_mask, mask_seed, unpadded
 
 SPLITS = ("train", "val", "test")
@@ -198,9 +198,10 @@ class SliceDataset(Dataset):
     """
 
     def __init__(self, volumes: list[Volume], kind: str, mask_func: MaskFunc, resolution: int | None,
-                 train: bool, seed: int, cache_mb: float = 1024) -> None:
+                 train: bool, seed: int, cache_mb: float = 1024, augment: bool = False) -> None:
         self.volumes, self.kind, self.mask_func = volumes, kind, mask_func
         self.resolution, self.train, self.seed, self.epoch = resolution, train, seed, 0
+        self.augment = augment and train
         self.index = [(v, s) for v, vol in enumerate(volumes) for s in range(vol.num_slices)]
         self._files: dict[str, h5py.File] = {}
         self.memory: dict[str, tuple[np.ndarray, np.ndarray | None]] | None = None
@@ -241,7 +242,15 @@ class SliceDataset(Dataset):
             mask, num_low = self.mask_func(kspace.shape[-1], np.random.RandomState(seed))
         if self.kind == "kspace":
             mask = unpadded(mask, volume.padding)  # fastMRI's VarNetDataTransform; its U-Net keeps the whole mask
-        masked = apply_mask(torch.from_numpy(np.ascontiguousarray(kspace)).to(torch.complex64), mask)
+        kspace = torch.from_numpy(np.ascontiguousarray(kspace)).to(torch.complex64)
+        if self.augment:  # seeded per (seed, epoch, slice), like the training masks
+            rng = np.random.RandomState((self.seed, self.epoch, i, 1))
+            flips, turn = (rng.rand() < 0.5, rng.rand() < 0.5), rng.rand() < 0.5
+            square = kspace.shape[-1] == kspace.shape[-2] and target.shape[-1] == target.shape[-2]
+            kspace, target = flip_transpose(kspace, torch.from_numpy(np.ascontiguousarray(target)), flips,
+                                            turn and square)
+            target = target.numpy()
+        masked = apply_mask(kspace, mask)
         zero_filled = ifft2c(masked)
         zero_filled = rss(zero_filled) if volume.coils else zero_filled.abs()
         height, width = zero_filled.shape[-2:]
@@ -321,19 +330,20 @@ class ReconData:
         return folder.is_dir() and any(folder.glob("*.h5"))
 
     def slices(self, split: str, kind: str, groups: list[str] | None = None, train: bool = False,
-               inference: bool = False) -> SliceDataset:
+               inference: bool = False, augment: bool = False) -> SliceDataset:
         """The slices of a split's groups, built (and, when small, read into memory) once per data object; files
-        without a target (fastMRI test files) only for `inference`."""
+        without a target (fastMRI test files) only for `inference`; training slices in random orientations with
+        `augment` (flip_transpose)."""
         if not inference:
             for volume in self.volumes(split, groups):
                 if not volume.has_target:
                     raise UserError(f"{volume.path} has no target '{TARGET_KEYS[volume.challenge]}' (a fastMRI test "
                                     f"or challenge file): it cannot be trained on or evaluated; reconstruct "
                                     f"--split {split} with main_test.py --submission_dir DIR")
-        key = (split, kind, tuple(groups or self.groups), train)
+        key = (split, kind, tuple(groups or self.groups), train, augment)
         if key not in self._slices:
             self._slices[key] = SliceDataset(self.volumes(split, groups), kind, self.mask_func, self.resolution, train,
-                                             self.seed, self.cache_mb)
+                                             self.seed, self.cache_mb, augment)
         return self._slices[key]
 
     def describe(self) -> dict:

@@ -63,3 +63,18 @@ def normalize_instance(data: torch.Tensor, eps: float = 1e-11) -> tuple[torch.Te
 
 def normalize(data: torch.Tensor, mean: torch.Tensor, std: torch.Tensor, eps: float = 1e-11) -> torch.Tensor:
     return (data - mean) / (std + eps)
+
+
+def flip_transpose(kspace: torch.Tensor, target: torch.Tensor, flips: tuple[bool, bool], transpose: bool
+                   ) -> tuple[torch.Tensor, torch.Tensor]:
+    """A training slice seen in another orientation (as MRAugment's flips and 90° turns): the fully sampled image
+    (each coil's) and the target flipped up-down and/or left-right, then transposed, and the k-space measured anew
+    from the image, so the under-sampling mask that follows is applied to the new orientation. Transpose only square
+    slices."""
+    image = ifft2c(kspace)
+    dims = [d for d, flip in zip((-2, -1), flips) if flip]
+    if dims:
+        image, target = image.flip(dims), target.flip(dims)
+    if transpose:
+        image, target = image.transpose(-2, -1), target.transpose(-2, -1)
+    return fft2c(image), target

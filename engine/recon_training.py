@@ -12,6 +12,8 @@ from datasets.mri import ReconData, load_recon, make_loader
 
 from utils import checkpoints, plots
 from utils.device import amp_dtype, resolve_device, seed_everything
+from utils.errors import UserError
+
 from .recon import check_arch_fits, check_depth_fits, forward, model_kind, model_kwargs, sample_loss
 from .recon_loop import BatchLoss, evaluate_recon, mean_psnr, train_recon_epoch
 from utils.schedule import lr_factor
@@ -44,6 +46,9 @@ def train_recon(args: argparse.Namespace) -> dict:
         arch = resumed["meta"]["arch"] if resumed else (args.arch or default_arch("reconstruction")).lower()
         kind = model_kind(arch)
         check_arch_fits(arch, data.challenge)
+        if args.mri_aug and kind != "image":
+            raise UserError(f"--mri_aug turns single-coil U-Net slices; {arch} reads multi-coil k-space with its "
+                            f"padding: drop --mri_aug, or train --arch unet")
         meta = {**data_meta, "arch": arch, "kind": kind, "loss": args.loss, "model_id": args.save_model_id,
                 "model_kwargs": resumed["meta"]["model_kwargs"] if resumed else model_kwargs(arch, args),
                 "args": plain_args(args)}
@@ -67,7 +72,7 @@ def fit(meta: dict, data: ReconData, args: argparse.Namespace, device: torch.dev
         optimizer.load_state_dict(resumed["optimizer"])
     kind, amp = meta["kind"], amp_dtype(device, args.amp)
     scaler = torch.amp.GradScaler("cuda", enabled=amp == torch.float16)
-    train_set = data.slices("train", kind, groups, train=True)
+    train_set = data.slices("train", kind, groups, train=True, augment=args.mri_aug)
     check_depth_fits(meta["model_kwargs"], min(train_set[0]["target"].shape[-2:]))
     steps = -(-len(train_set) // args.batch_size)
     total_steps, warmup = args.epochs * steps, args.warmup_epochs * steps

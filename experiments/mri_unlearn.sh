@@ -54,14 +54,14 @@ echo "$NAMES" | grep -qx -- "$FORGET" || fail "--forget $FORGET is not one of th
 [ "$GROUP_COUNT" -ge 2 ] || fail "--groups $TRAIN_GROUPS: name at least two groups (one to forget, one to keep)"
 
 ARCH=${ARCH:-unet} CHANS=${CHANS:-32} POOLS=${POOLS:-3} EPOCHS=${EPOCHS:-40} BATCH_SIZE=${BATCH_SIZE:-4}
-LR=${LR:-0.001} LOSS=${LOSS:-l1}
+LR=${LR:-0.001} LOSS=${LOSS:-l1} MRI_AUG=${MRI_AUG:-1}  # MRI_AUG=1: slices in random orientations (--mri_aug)
 MASK=${MASK:-"--mask_type random --accelerations 4 --center_fractions 0.08"}
 RETAIN_RATIO=${RETAIN_RATIO:-0.25}
 SEED=${SEED:-1}
 METHODS=${METHODS:-"FT GA GA_l1 NL GA_FT GA_l1_FT NL_FT NL_FT_with_SalUn SSD"}
 NL_FLAGS="" GA_L1_FLAGS=""
-if [ -n "${PAPER:-}" ]; then  # seed 000's configs: SSIM + 1e-5·L1, 10 % retain, absolute noise 1e-5, doubled GA-l1
-    LOSS=ssim_l1 RETAIN_RATIO=0.1
+if [ -n "${PAPER:-}" ]; then  # the paper's configs: SSIM + 1e-5·L1, 10 % retain, absolute noise 1e-5, doubled GA-l1, no augmentation
+    LOSS=ssim_l1 RETAIN_RATIO=0.1 MRI_AUG=0
     NL_FLAGS="--noise_scale absolute --noise_lambda 1e-5" GA_L1_FLAGS="--l1_lambda 1 --ascent_weight 2"
 fi
 # the Oracle trains as many steps as the Original: epochs × (all groups / retained groups), groups of equal size
@@ -88,7 +88,8 @@ unlearn() {  # METHOD [FLAGS...]: forget the group; print the id of the checkpoi
 }
 
 python "$REPO/main_train.py" $COMMON --save_model_id mri_original --arch "$ARCH" --chans "$CHANS" \
-    --num_pool_layers "$POOLS" --epochs "$EPOCHS" --batch_size "$BATCH_SIZE" --lr "$LR" --loss "$LOSS" --overwrite
+    --num_pool_layers "$POOLS" --epochs "$EPOCHS" --batch_size "$BATCH_SIZE" --lr "$LR" --loss "$LOSS" --overwrite \
+    $([ "$MRI_AUG" = 1 ] && echo --mri_aug)
 ORIGINAL=mri_original_best
 ORACLE=$(unlearn retrain --unlearn_epochs "$ORACLE_EPOCHS")
 evaluate Original "$ORIGINAL"

@@ -78,7 +78,8 @@ class ReconTask:
     def train_slices(self) -> SliceDataset:
         """All groups' train slices with fresh masks per epoch; rows select the forget set or a retain subset."""
         if self._train is None:
-            self._train = self.data.slices("train", self.kind, train=True)
+            self._train = self.data.slices("train", self.kind, train=True,
+                                           augment=self.meta["args"].get("mri_aug", False))
         return self._train
 
     def retain_rows(self) -> torch.Tensor:
