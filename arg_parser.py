@@ -13,7 +13,6 @@ from utils import cli
 from utils.cli import (momentum_float, non_negative_float, non_negative_int,  # noqa: F401  (flag types, re-exported)
                        positive_float, positive_int, seed_int)
 
-
 # flags whose default depends on the task: reconstruction is chosen by --train_groups
 TASK_DEFAULTS = {
     "classification": {"batch_size": 50, "lr": 0.01, "optimizer": "sgd", "weight_decay": 5e-4},

@@ -8,9 +8,9 @@ from utils.errors import run_cli
 def main(argv=None) -> dict:
     args = build_parser("data", "evaluation", "system", "output", description=__doc__).parse_args(argv)
     import datasets  # after parsing: --help and flag errors answer without importing torch
+    from engine.recon_report import examine_recon
     from utils import plots
     from utils.metrics import class_counts
-    from engine.recon_report import examine_recon
     from utils.tables import format_table
 
     if task_of(args) == "reconstruction":

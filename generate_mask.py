@@ -11,12 +11,12 @@ def main(argv=None) -> Path:
     args = build_parser("data", "model", "unlearning", "system", "output", description=__doc__).parse_args(argv)
     import unlearn  # after parsing: --help and flag errors answer without importing torch
     from datasets.batching import BatchLoader
+    from engine.train_loop import task_loss
     from unlearn import DEFAULT_BATCH_SIZE, masks
     from unlearn.recon.workflow import forget_saliency
     from unlearn.workflow import check_outputs, load_setup, refuse_flags
     from utils.checkpoints import find_checkpoint
     from utils.errors import UserError
-    from engine.train_loop import task_loss
 
     refuse_flags(args, {
         "mask_path": "names a mask to read (main_unlearn.py, main_forget.py); generate_mask.py writes masks: drop it, "

@@ -12,13 +12,13 @@ def main(argv=None) -> dict:
                         description=__doc__).parse_args(argv)
     import datasets  # after parsing: --help and flag errors answer without importing torch
     import models
-    from utils import checkpoints, plots
-    from utils.device import amp_dtype, resolve_device
     from engine.evaluation import classification_report, format_report, split_logits
-    from utils.io import save_json
-    from utils.metrics import confusion_matrix, predictions
     from engine.recon_report import test_recon
     from engine.recon_submission import write_submission
+    from utils import checkpoints, plots
+    from utils.device import amp_dtype, resolve_device
+    from utils.io import save_json
+    from utils.metrics import confusion_matrix, predictions
 
     if task_of(args) == "reconstruction":
         return write_submission(args) if args.submission_dir else test_recon(args)

@@ -11,11 +11,11 @@ def main(argv=None) -> dict:
     args = parser.parse_args(argv)
     import torch  # after parsing: --help and flag errors answer without importing torch
 
+    import models
     from unlearn import evaluate as ev
     from unlearn import forget_sets, transfer
     from unlearn.recon.workflow import ReconSetup, recon_unlearn_report
     from unlearn.workflow import evaluate, load_setup
-    import models
     from utils.io import save_json
     from utils.metrics import js_divergence
     from utils.tables import format_table

@@ -26,11 +26,11 @@ import models  # noqa: E402
 from datasets.base import Split  # noqa: E402
 from datasets.batching import BatchLoader  # noqa: E402
 from datasets.medmnist_npz import medmnist_info, npz_filename  # noqa: E402
+from engine.train_loop import task_loss, train_epoch  # noqa: E402
 from utils.device import resolve_device  # noqa: E402
 from utils.errors import UserError, run_cli  # noqa: E402
 from utils.results import RESULTS_DIR, publish, script_command  # noqa: E402
 from utils.tables import markdown_table  # noqa: E402
-from engine.train_loop import task_loss, train_epoch  # noqa: E402
 
 
 class PILDataset(Dataset):

@@ -33,11 +33,11 @@ sys.path.insert(0, str(ROOT))
 from arg_parser import build_parser  # noqa: E402
 from datasets.mri import load_recon  # noqa: E402
 from datasets.mri_phantoms import generate  # noqa: E402
-from utils.errors import UserError, run_cli  # noqa: E402
 from engine.federated import all_reduce_average, clone_state  # noqa: E402
 from engine.recon import model_kwargs  # noqa: E402
 from engine.recon_loop import evaluate_recon  # noqa: E402
 from engine.recon_training import build_model  # noqa: E402
+from utils.errors import UserError, run_cli  # noqa: E402
 from utils.results import RESULTS_DIR, publish, script_command  # noqa: E402
 from utils.tables import format_table, markdown_table  # noqa: E402
 

@@ -27,11 +27,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from datasets.mri import ReconData, SliceDataset, make_loader  # noqa: E402
 from datasets.mri_phantoms import generate  # noqa: E402
 from datasets.subsample import MaskFunc  # noqa: E402
-from utils.device import resolve_device  # noqa: E402
-from utils.errors import UserError, run_cli  # noqa: E402
 from engine.recon import to_device  # noqa: E402
 from engine.recon_loop import train_recon_epoch  # noqa: E402
 from engine.recon_training import build_model, plain_loss  # noqa: E402
+from utils.device import resolve_device  # noqa: E402
+from utils.errors import UserError, run_cli  # noqa: E402
 from utils.results import RESULTS_DIR, publish, script_command  # noqa: E402
 from utils.tables import format_table, markdown_table  # noqa: E402
 

@@ -22,14 +22,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import unlearn  # noqa: E402
 from arg_parser import build_parser  # noqa: E402
 from datasets.batching import BatchLoader  # noqa: E402
+from engine.train_loop import task_loss  # noqa: E402
+from engine.training import train_model  # noqa: E402
 from unlearn import masks  # noqa: E402
 from unlearn.evaluate import unlearning_metrics  # noqa: E402
 from unlearn.workflow import Setup, load_setup  # noqa: E402
 from utils.errors import run_cli  # noqa: E402
 from utils.results import RESULTS_DIR, publish, script_command  # noqa: E402
 from utils.tables import format_table, markdown_table  # noqa: E402
-from engine.train_loop import task_loss  # noqa: E402
-from engine.training import train_model  # noqa: E402
 
 MASK_THRESHOLD = 0.5
 EVAL_BATCH_SIZE = 256  # main_test_unlearn.py's

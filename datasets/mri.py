@@ -24,7 +24,8 @@ from torch.utils.data import DataLoader, Dataset
 
 from utils.errors import UserError
 
-from .mri_transforms import center_crop, flip_transpose, crop_size, ifft2c, normalize, normalize_instance, recon_crop, rss
+from .mri_transforms import (center_crop, crop_size, flip_transpose, ifft2c, normalize, normalize_instance, recon_crop,
+                             rss)
 from .subsample import MaskFunc, apply_mask, mask_seed, unpadded
 
 SPLITS = ("train", "val", "test")

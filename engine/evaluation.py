@@ -4,9 +4,9 @@ from torch import nn
 
 from datasets.base import Split
 from datasets.batching import BatchLoader
-
 from utils import metrics
 from utils.tables import format_table
+
 from .train_loop import predict
 
 

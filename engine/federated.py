@@ -16,8 +16,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from datasets.mri import ReconData, SliceDataset, make_loader
-
 from utils.errors import UserError
+
 from .recon import forward, sample_loss, to_device
 from .train_loop import optimizer_for, optimizer_step
 

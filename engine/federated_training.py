@@ -7,18 +7,17 @@ import torch
 
 from arg_parser import default_arch
 from datasets.mri import ReconData, load_recon
-
 from utils import checkpoints, distributed, plots
 from utils.device import seed_everything
 from utils.errors import UserError
+from utils.io import save_torch
+
 from .federated import (Federation, LocalRecipe, clone_state, federation_from_args, make_clients, run_round,
                         updates_folder)
-from utils.io import save_torch
 from .recon import check_depth_fits, model_kind, model_kwargs
 from .recon_loop import evaluate_recon, mean_psnr
 from .recon_training import build_model
-from .training import (check_outputs, guarded_run, output_paths, plain_args, read_resume_point,
-                       save_epoch)
+from .training import check_outputs, guarded_run, output_paths, plain_args, read_resume_point, save_epoch
 
 
 def validation_sites(data: ReconData, fed: Federation) -> list[str]:

@@ -6,7 +6,6 @@ import torch
 from torch import nn
 
 from datasets.mri_transforms import center_crop
-
 from utils.errors import UserError
 from utils.recon_metrics import ssim
 

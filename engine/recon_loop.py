@@ -11,9 +11,9 @@ from tqdm import tqdm
 
 from datasets.mri import ReconData, SliceDataset, make_loader
 from datasets.mri_transforms import center_crop
+from utils.recon_metrics import volume_metrics
 
 from .recon import forward, to_device, to_image, zero_filled
-from utils.recon_metrics import volume_metrics
 from .train_loop import autocast, optimizer_step
 
 BatchLoss = Callable[[nn.Module, dict], torch.Tensor]  # (model, batch on the device) -> scalar loss

@@ -2,19 +2,17 @@
 import argparse
 from pathlib import Path
 
+import h5py
 import numpy as np
 
-import h5py
-
-from datasets.mri import SPLITS, load_recon
-
 import models
-
+from datasets.mri import SPLITS, load_recon
 from utils import checkpoints, plots
 from utils.device import amp_dtype, resolve_device
 from utils.io import save_json
-from .recon_loop import Example, evaluate_recon
 from utils.tables import format_table
+
+from .recon_loop import Example, evaluate_recon
 
 
 def mean_std(summary: dict, key: str, fmt: str) -> str:

@@ -6,14 +6,13 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from datasets.mri import Volume, load_recon
-
 import models
-
+from datasets.mri import Volume, load_recon
 from utils import checkpoints
 from utils.device import amp_dtype, resolve_device
 from utils.errors import UserError
 from utils.io import atomic_path
+
 from .recon_loop import reconstruct_volumes
 
 

@@ -9,17 +9,15 @@ from tqdm import tqdm
 import models
 from arg_parser import default_arch
 from datasets.mri import ReconData, load_recon, make_loader
-
 from utils import checkpoints, plots
 from utils.device import amp_dtype, resolve_device, seed_everything
 from utils.errors import UserError
+from utils.schedule import lr_factor
 
 from .recon import check_arch_fits, check_depth_fits, forward, model_kind, model_kwargs, sample_loss
 from .recon_loop import BatchLoss, evaluate_recon, mean_psnr, train_recon_epoch
-from utils.schedule import lr_factor
 from .train_loop import optimizer_for
-from .training import (check_outputs, guarded_run, output_paths, plain_args, read_resume_point,
-                       save_epoch)
+from .training import check_outputs, guarded_run, output_paths, plain_args, read_resume_point, save_epoch
 
 
 def build_model(meta: dict) -> nn.Module:

@@ -15,13 +15,13 @@ import models
 from arg_parser import default_arch
 from datasets import manipulate
 from datasets.batching import BatchLoader
-
 from utils import checkpoints, distributed, metrics, plots
 from utils.device import amp_dtype, seed_everything
 from utils.errors import UserError
 from utils.io import save_csv
 from utils.paths import check_run_id, check_writable_dir, remove_paths, run_lock
 from utils.schedule import lr_factor
+
 from .train_loop import optimizer_for, predict, task_loss, train_epoch
 
 

@@ -5,21 +5,21 @@ import torch
 from torch import nn
 
 import datasets
-import models
 import main_test_unlearn
 import main_train
 import main_unlearn
+import models
 from arg_parser import build_parser
 from datasets import manipulate
 from datasets.base import ImageDataset, Split
 from datasets.batching import BatchLoader
+from engine.evaluation import split_logits
 from unlearn import get_method, resolve_hparams
 from unlearn.forget_sets import ForgetSet
 from unlearn.layers import cuts, depth, last_layers, layers
 from unlearn.losses import distillation_kl
 from unlearn.task import UnlearnTask
 from utils.errors import UserError
-from engine.evaluation import split_logits
 from utils.metrics import confusion_matrix
 
 

@@ -17,9 +17,9 @@ import main_unlearn
 from arg_parser import build_parser
 from datasets.mri import load_recon
 from datasets.mri_phantoms import generate
+from engine.federated import fedavg, federation_from_args
 from tests.conftest import expect_user_error, fingerprint
 from unlearn.federated.federaser import calibrated
-from engine.federated import fedavg, federation_from_args
 
 ROOT = Path(__file__).resolve().parents[1]
 NET = ["--arch", "unet", "--chans", "8", "--num_pool_layers", "2", "--lr", "1e-3", "--local_bs", "2"]

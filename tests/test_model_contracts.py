@@ -57,6 +57,7 @@ def test_a_method_registering_an_undeclared_knob_is_refused():
 
 def test_a_newly_declared_knob_overrides_its_methods_default():
     import argparse
+
     import unlearn
     method = unlearn.get_method("wfisher")
     hp = unlearn.resolve_hparams(method, argparse.Namespace(seed=0, wfisher_samples=8), {"args": {}})

@@ -20,11 +20,11 @@ import main_unlearn
 from arg_parser import build_parser
 from datasets.mri import load_recon
 from datasets.mri_phantoms import generate
-from tests.conftest import expect_user_error, fingerprint
-from models import load_model
 from engine.recon import with_noisy_targets
 from engine.recon_loop import evaluate_recon
 from engine.recon_report import SliceViewer
+from models import load_model
+from tests.conftest import expect_user_error, fingerprint
 
 MASK = ["--mask_type", "random", "--accelerations", "4", "--center_fractions", "0.08"]
 NET = ["--arch", "unet", "--chans", "16", "--num_pool_layers", "3"]

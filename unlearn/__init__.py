@@ -183,5 +183,5 @@ def unlearned_id(model_id: str, what: str, method_id: str, mask_thresh: float, e
     return f"{model_id}_FORGOTTEN_{what}_{method_id.upper()}_mask{mask}_unlearnEpochs{epochs}_unlearnlr{lr_digits(lr)}"
 
 
-from . import (assd, bad_teacher, boundary_expanding, boundary_shrink, cf, eu, ft, ft_prune, ga,  # noqa: E402,F401
-               federated, neggrad_plus, recon, retrain, rl, scrub, spkd, ssd, wfisher)
+from . import (assd, bad_teacher, boundary_expanding, boundary_shrink, cf, eu, federated, ft,  # noqa: E402,F401
+               ft_prune, ga, neggrad_plus, recon, retrain, rl, scrub, spkd, ssd, wfisher)

@@ -6,8 +6,8 @@ from torch import nn
 
 from datasets.base import ImageDataset
 from datasets.manipulate import patched_test
-from utils import metrics
 from engine.evaluation import split_logits
+from utils import metrics
 
 from .forget_sets import ForgetSet
 

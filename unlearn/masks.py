@@ -6,6 +6,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from engine.gradients import gradient_statistics
 from utils.errors import UserError
 from utils.io import save_json, save_torch
 
@@ -35,16 +36,7 @@ def indices_digest(indices: torch.Tensor) -> str:
 
 def forget_gradient_magnitude(model: nn.Module, batches, loss_fn) -> dict[str, torch.Tensor]:
     """|Σ over the forget set of ∇θ loss|, per parameter (SalUn: the gradient of the forgetting loss at θo)."""
-    model.eval()
-    total = {name: torch.zeros_like(p) for name, p in model.named_parameters() if p.requires_grad}
-    for x, y in batches:
-        model.zero_grad(set_to_none=True)
-        (-loss_fn(model(x).float(), y)).backward()
-        for name, p in model.named_parameters():
-            if p.grad is not None:
-                total[name] += p.grad
-    model.zero_grad(set_to_none=True)
-    return {name: g.abs() for name, g in total.items()}
+    return gradient_statistics(model, batches, lambda net, batch: -loss_fn(net(batch[0]).float(), batch[1]), "abs_sum")
 
 
 def top_share_masks(saliency: dict[str, torch.Tensor], thresholds=THRESHOLDS) -> dict[float, dict[str, torch.Tensor]]:

@@ -2,9 +2,9 @@
 import torch
 import torch.nn.functional as F
 from torch import nn
-from tqdm import tqdm
 
 from datasets.batching import BatchLoader
+from engine.gradients import gradient_statistics
 
 from . import register
 from .task import UnlearnTask
@@ -12,18 +12,8 @@ from .task import UnlearnTask
 
 def diagonal_fisher(model: nn.Module, batches, show: bool = False, desc: str = "importance") -> dict[str, torch.Tensor]:
     """SSD's importance: the mean over batches of the squared gradient of the batch's mean CE loss, per parameter."""
-    model.eval()
-    importance = {name: torch.zeros_like(p) for name, p in model.named_parameters() if p.requires_grad}
-    count = 0
-    for x, y in tqdm(batches, desc=desc, leave=False, disable=not show, dynamic_ncols=True):
-        model.zero_grad(set_to_none=True)
-        F.cross_entropy(model(x).float(), y).backward()
-        for name, p in model.named_parameters():
-            if p.grad is not None:
-                importance[name] += p.grad.square()
-        count += 1
-    model.zero_grad(set_to_none=True)
-    return {name: imp / max(count, 1) for name, imp in importance.items()}
+    return gradient_statistics(model, batches, lambda net, batch: F.cross_entropy(net(batch[0]).float(), batch[1]),
+                               "mean_square", show=show, desc=desc)
 
 
 def rows_loader(task: UnlearnTask, rows: torch.Tensor) -> BatchLoader:

@@ -9,8 +9,8 @@ from tqdm import tqdm
 
 from datasets.base import ImageDataset
 from datasets.batching import BatchLoader
-from utils.schedule import lr_factor
 from engine.train_loop import BatchLoss, optimizer_for, train_epoch
+from utils.schedule import lr_factor
 
 from .forget_sets import ForgetSet
 from .masks import WeightMask

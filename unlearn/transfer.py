@@ -8,10 +8,10 @@ import torch.nn.functional as F
 from torch import nn
 
 import datasets
+import models
 from datasets.base import ImageDataset, Split
 from datasets.batching import BatchLoader, Normalize
 from models.features import pooled_features
-import models
 from utils.errors import UserError
 from utils.transfer import knn_accuracy, linear_cka, split_80_20
 

@@ -7,10 +7,10 @@ import torch
 from torch import nn
 
 import datasets
+import models
 from arg_parser import task_of
 from datasets import manipulate
 from datasets.base import ImageDataset
-import models
 from utils import checkpoints
 from utils.device import resolve_device
 from utils.errors import UserError

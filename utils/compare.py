@@ -12,10 +12,9 @@ import statistics
 from pathlib import Path
 from typing import Sequence
 
-
+from . import tables
 from .cli import Parser
 from .errors import UserError, run_cli
-from . import tables
 from .io import save_csv, save_text
 from .plots import finish, pyplot
 from .results import publish

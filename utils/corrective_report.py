@@ -14,10 +14,9 @@ import re
 from pathlib import Path
 from typing import Sequence
 
-
 from . import tables
-from .compare import mean_std
 from .cli import Parser
+from .compare import mean_std
 from .errors import UserError, run_cli
 from .io import save_csv
 from .plots import finish, pyplot

@@ -11,7 +11,6 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
-
 from .cli import Parser
 from .errors import UserError, run_cli
 from .io import save_text

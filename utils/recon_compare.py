@@ -11,7 +11,6 @@ import re
 from pathlib import Path
 from typing import Sequence
 
-
 from . import tables
 from .cli import Parser
 from .errors import UserError, run_cli

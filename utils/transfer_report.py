@@ -10,11 +10,10 @@ import math
 from pathlib import Path
 from typing import Sequence
 
-
-from .compare import method_order
-from .cli import Parser
-from .errors import UserError, run_cli
 from . import tables
+from .cli import Parser
+from .compare import method_order
+from .errors import UserError, run_cli
 from .io import save_csv, save_text
 from .plots import finish, pyplot
 from .results import publish

@@ -12,8 +12,8 @@ import re
 import torch
 from torch import nn
 
-from utils.errors import UserError
 from engine.federated import State, fedavg, run_round, updates_folder
+from utils.errors import UserError
 
 from .. import register
 from ..recon.task import ReconTask

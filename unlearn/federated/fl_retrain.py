@@ -1,8 +1,8 @@
 """fl_retrain (the gold standard): the federation trained again from scratch without the leaving site."""
 from torch import nn
 
-from utils.device import seed_everything
 from engine.recon_training import build_model
+from utils.device import seed_everything
 
 from .. import register
 from ..recon.task import ReconTask

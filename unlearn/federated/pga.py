@@ -8,11 +8,11 @@ import torch
 from torch import nn
 
 from datasets.mri import make_loader
-from utils.device import seed_everything
 from engine.federated import local_update, make_clients
 from engine.recon import forward, sample_loss, to_device
 from engine.recon_training import build_model
 from engine.train_loop import optimizer_step
+from utils.device import seed_everything
 
 from .. import register
 from ..recon.task import ReconTask

@@ -1,8 +1,8 @@
 """retrain (the oracle): train a fresh network on the retain groups only, with the original's recipe."""
 from torch import nn
 
-from utils.device import seed_everything
 from engine.recon_training import build_model
+from utils.device import seed_everything
 
 from .. import register
 from .task import ReconTask, unlearn_loop

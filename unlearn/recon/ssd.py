@@ -2,9 +2,9 @@
 than to all training slices; no training."""
 import torch
 from torch import nn
-from tqdm import tqdm
 
 from datasets.mri import make_loader
+from engine.gradients import gradient_statistics
 from engine.recon import forward, sample_loss, to_device
 
 from .. import register
@@ -14,20 +14,12 @@ from .task import ReconTask
 
 def loss_importance(model: nn.Module, task: ReconTask, rows: torch.Tensor | None, desc: str) -> dict[str, torch.Tensor]:
     """Mean over batches of the squared gradient of the batch's reconstruction loss, per parameter."""
-    model.eval()
     loss = sample_loss(task.meta["loss"], task.kind)
-    importance = {name: torch.zeros_like(p) for name, p in model.named_parameters() if p.requires_grad}
     loader = make_loader(task.train_slices, task.hp["batch_size"], num_workers=task.num_workers, device=task.device,
                          rows=rows)
-    for batch in tqdm(loader, desc=desc, leave=False, disable=not task.show, dynamic_ncols=True):
-        batch = to_device(batch, task.device)
-        model.zero_grad(set_to_none=True)
-        loss(forward(model, batch, task.kind), batch).mean().backward()
-        for name, p in model.named_parameters():
-            if p.grad is not None:
-                importance[name] += p.grad.square()
-    model.zero_grad(set_to_none=True)
-    return {name: imp / max(len(loader), 1) for name, imp in importance.items()}
+    return gradient_statistics(model, (to_device(batch, task.device) for batch in loader),
+                               lambda net, batch: loss(forward(net, batch, task.kind), batch).mean(), "mean_square",
+                               show=task.show, desc=desc)
 
 
 @register("SSD", salun=False, task="reconstruction", ssd_alpha=1.5, ssd_lambda=1.0, batch_size=8, epochs=0, lr=0.0)

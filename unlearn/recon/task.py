@@ -8,11 +8,11 @@ from torch import nn
 from tqdm import tqdm
 
 from datasets.mri import ReconData, SliceDataset, make_loader
-from utils.errors import UserError
 from engine.recon import forward, l1_norm, sample_loss, with_noisy_targets
 from engine.recon_loop import train_recon_epoch
-from utils.schedule import lr_factor
 from engine.train_loop import optimizer_for
+from utils.errors import UserError
+from utils.schedule import lr_factor
 
 from ..masks import WeightMask
 

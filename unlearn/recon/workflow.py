@@ -6,15 +6,16 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from datasets.mri import ReconData, load_recon, make_loader
 import models
+from datasets.mri import ReconData, load_recon, make_loader
+from engine.gradients import gradient_statistics
+from engine.recon import forward, sample_loss, to_device
+from engine.recon_loop import METRICS, evaluate_recon
+from engine.recon_report import example_figure
 from utils import checkpoints
 from utils.device import resolve_device
 from utils.errors import UserError
 from utils.eval_cache import EvalCache, cache_key
-from engine.recon import forward, sample_loss, to_device
-from engine.recon_loop import METRICS, evaluate_recon
-from engine.recon_report import example_figure
 from utils.tables import format_table
 
 from .task import GroupForget, resolve_group
@@ -50,17 +51,9 @@ def forget_saliency(model: nn.Module, setup: ReconSetup, batch_size: int, num_wo
     """SalUn's saliency for reconstruction: |Σ over forget slices of ∇θ(−loss)|, per parameter."""
     kind, loss = setup.meta["kind"], sample_loss(setup.meta["loss"], setup.meta["kind"])
     slices = setup.data.slices("train", kind, train=True)
-    model.eval()
-    total = {name: torch.zeros_like(p) for name, p in model.named_parameters() if p.requires_grad}
-    for batch in make_loader(slices, batch_size, num_workers=num_workers, device=setup.device, rows=setup.forget.indices):
-        batch = to_device(batch, setup.device)
-        model.zero_grad(set_to_none=True)
-        (-loss(forward(model, batch, kind), batch).sum()).backward()
-        for name, p in model.named_parameters():
-            if p.grad is not None:
-                total[name] += p.grad
-    model.zero_grad(set_to_none=True)
-    return {name: g.abs() for name, g in total.items()}
+    batches = make_loader(slices, batch_size, num_workers=num_workers, device=setup.device, rows=setup.forget.indices)
+    return gradient_statistics(model, (to_device(batch, setup.device) for batch in batches),
+                               lambda net, batch: -loss(forward(net, batch, kind), batch).sum(), "abs_sum")
 
 
 def group_metrics(setup: ReconSetup, model: nn.Module, meta: dict, args: argparse.Namespace) -> dict:
