@@ -124,3 +124,17 @@ def test_assd_at_its_defaults_forgets_the_class_at_a_far_smaller_cost(unlearn_en
     result = report(unlearn_env, unlearn_id(unlearn_env, "--unlearn", "ASSD", "--class_to_forget", "3"), tmp_path)
     assert result["UA"] >= 90, result
     assert (result["UA"] - original["UA"]) - (original["TA"] - result["TA"]) >= 60, result
+
+
+def test_gradient_statistics_are_salun_saliency_and_ssd_importance():
+    from engine.gradients import gradient_statistics
+    torch.manual_seed(0)
+    net = torch.nn.Linear(3, 1, bias=False)
+    batches = [torch.randn(4, 3) for _ in range(2)]
+    grads = [x.sum(0) for x in batches]  # ∇w of net(x).sum() is Σ rows of x
+    loss = lambda model, x: model(x).sum()  # noqa: E731
+    saliency = gradient_statistics(net, batches, loss, "abs_sum")["weight"][0]
+    importance = gradient_statistics(net, batches, loss, "mean_square")["weight"][0]
+    assert torch.allclose(saliency, (grads[0] + grads[1]).abs())
+    assert torch.allclose(importance, (grads[0].square() + grads[1].square()) / 2)
+    assert net.weight.grad is None
