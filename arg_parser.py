@@ -9,6 +9,7 @@ import importlib.util
 import sys
 from pathlib import Path
 
+from engine.defaults import ARCHS, default_arch  # noqa: F401  (re-exported)
 from utils import cli
 from utils.cli import (momentum_float, non_negative_float, non_negative_int,  # noqa: F401  (flag types, re-exported)
                        positive_float, positive_int, seed_int)
@@ -22,10 +23,6 @@ TASK_DEFAULTS = {
 
 FEDERATED_DEFAULTS = {"lr": 1e-4, "optimizer": "rmsprop"}  # FL-MRCM's recipe
 
-# the architectures of each task, its default first (the registry in models/ builds them); classification also takes
-# any torchvision classifier by name
-ARCHS = {"classification": ("resnet18", "resnet34", "resnet50", "smallcnn"), "reconstruction": ("unet", "varnet")}
-
 UNLEARN_DIR = Path(__file__).resolve().parent / "unlearn"
 PARENT = "the original's"  # a method knob taken from the original model's training flags
 PARENT_KNOBS = ("epochs", "lr", "optimizer", "batch_size")  # what from_parent=True takes (unlearn.resolve_hparams)
@@ -34,11 +31,6 @@ PARENT_KNOBS = ("epochs", "lr", "optimizer", "batch_size")  # what from_parent=T
 def task_of(args: argparse.Namespace) -> str:
     """Reconstruction when MRI groups (--train_groups) or sites (--sites) are named, else classification."""
     return "reconstruction" if getattr(args, "train_groups", None) or getattr(args, "sites", None) else "classification"
-
-
-def default_arch(task: str) -> str:
-    """The architecture a task trains when --arch is not given."""
-    return ARCHS[task][0]
 
 
 def _show(value: object) -> str:

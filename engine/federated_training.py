@@ -5,13 +5,13 @@ import time
 
 import torch
 
-from arg_parser import default_arch
 from datasets.mri import ReconData, load_recon
 from utils import checkpoints, distributed, plots
 from utils.device import seed_everything
 from utils.errors import UserError
 from utils.io import save_torch
 
+from .defaults import default_arch
 from .federated import (Federation, LocalRecipe, clone_state, federation_from_args, make_clients, run_round,
                         updates_folder)
 from .recon import check_depth_fits, model_kind, model_kwargs

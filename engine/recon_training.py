@@ -7,13 +7,13 @@ from torch import nn
 from tqdm import tqdm
 
 import models
-from arg_parser import default_arch
 from datasets.mri import ReconData, load_recon, make_loader
 from utils import checkpoints, plots
 from utils.device import amp_dtype, resolve_device, seed_everything
 from utils.errors import UserError
 from utils.schedule import lr_factor
 
+from .defaults import default_arch
 from .recon import check_arch_fits, check_depth_fits, forward, model_kind, model_kwargs, sample_loss
 from .recon_loop import BatchLoss, evaluate_recon, mean_psnr, train_recon_epoch
 from .train_loop import optimizer_for

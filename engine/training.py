@@ -12,7 +12,6 @@ from tqdm import tqdm
 
 import datasets
 import models
-from arg_parser import default_arch
 from datasets import manipulate
 from datasets.batching import BatchLoader
 from utils import checkpoints, distributed, metrics, plots
@@ -22,6 +21,7 @@ from utils.io import save_csv
 from utils.paths import check_run_id, check_writable_dir, remove_paths, run_lock
 from utils.schedule import lr_factor
 
+from .defaults import default_arch
 from .train_loop import optimizer_for, predict, task_loss, train_epoch
 
 

@@ -10,7 +10,7 @@ ROOT = Path(__file__).resolve().parents[1]
 ABOVE = {"utils": {"datasets", "models", "engine", "unlearn", "arg_parser"},
          "datasets": {"models", "engine", "unlearn", "arg_parser"},
          "models": {"engine", "unlearn", "arg_parser"},
-         "engine": {"unlearn"}}
+         "engine": {"unlearn", "arg_parser"}}
 
 
 def imported(path: Path) -> set[str]:
