@@ -6,7 +6,7 @@ defaults as registered, and each difference from the reference.
 from pathlib import Path
 from typing import Sequence
 
-from arg_parser import Parser
+from utils.cli import Parser
 from utils.errors import UserError, run_cli
 from utils.results import publish
 
