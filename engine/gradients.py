@@ -8,11 +8,6 @@ from tqdm import tqdm
 STATISTICS = ("abs_sum", "mean_square")
 
 
-@torch.no_grad()
-def _zeros(model: nn.Module) -> dict[str, torch.Tensor]:
-    return {name: torch.zeros_like(p) for name, p in model.named_parameters() if p.requires_grad}
-
-
 def gradient_statistics(model: nn.Module, batches: Iterable[Any], batch_loss: Callable[[nn.Module, Any], torch.Tensor],
                         statistic: str, *, show: bool = False, desc: str = "gradients") -> dict[str, torch.Tensor]:
     """With the model in eval mode, one backward pass of `batch_loss(model, batch)` per batch, then per parameter
@@ -21,7 +16,8 @@ def gradient_statistics(model: nn.Module, batches: Iterable[Any], batch_loss: Ca
     if statistic not in STATISTICS:
         raise ValueError(f"statistic {statistic!r}: one of {', '.join(STATISTICS)}")
     model.eval()
-    total, count = _zeros(model), 0
+    total = {name: torch.zeros_like(p) for name, p in model.named_parameters() if p.requires_grad}
+    count = 0
     for batch in tqdm(batches, desc=desc, leave=False, disable=not show, dynamic_ncols=True):
         model.zero_grad(set_to_none=True)
         batch_loss(model, batch).backward()
