@@ -10,27 +10,14 @@ import sys
 from pathlib import Path
 
 from engine.defaults import ARCHS, default_arch  # noqa: F401  (re-exported)
+from engine.family import CLASSIFICATION, FAMILIES, FAMILY_DEFAULTS, METHOD_TAKES_RECIPE_FLAGS, family_from_flags
 from utils import cli
 from utils.cli import (momentum_float, non_negative_float, non_negative_int,  # noqa: F401  (flag types, re-exported)
                        positive_float, positive_int, seed_int)
 
-# flags whose default depends on the task: reconstruction is chosen by --train_groups
-TASK_DEFAULTS = {
-    "classification": {"batch_size": 50, "lr": 0.01, "optimizer": "sgd", "weight_decay": 5e-4},
-    "reconstruction": {"batch_size": 8, "lr": 1e-3, "optimizer": "adam", "weight_decay": 0.0},
-}
-
-
-FEDERATED_DEFAULTS = {"lr": 1e-4, "optimizer": "rmsprop"}  # FL-MRCM's recipe
-
 UNLEARN_DIR = Path(__file__).resolve().parent / "unlearn"
 PARENT = "the original's"  # a method knob taken from the original model's training flags
 PARENT_KNOBS = ("epochs", "lr", "optimizer", "batch_size")  # what from_parent=True takes (unlearn.resolve_hparams)
-
-
-def task_of(args: argparse.Namespace) -> str:
-    """Reconstruction when MRI groups (--train_groups) or sites (--sites) are named, else classification."""
-    return "reconstruction" if getattr(args, "train_groups", None) or getattr(args, "sites", None) else "classification"
 
 
 def _show(value: object) -> str:
@@ -38,12 +25,8 @@ def _show(value: object) -> str:
 
 
 def _family_defaults(key: str) -> str:
-    """'default: classification 50, reconstruction 8' for a flag whose default TASK_DEFAULTS (and the federated
-    recipe) set."""
-    parts = [f"{task} {_show(defaults[key])}" for task, defaults in TASK_DEFAULTS.items()]
-    if key in FEDERATED_DEFAULTS:
-        parts.append(f"federated {_show(FEDERATED_DEFAULTS[key])}")
-    return "default: " + ", ".join(parts)
+    """'default: classification 50, reconstruction 8, federated 8' for a flag whose default depends on the family."""
+    return "default: " + ", ".join(f"{name} {_show(defaults[key])}" for name, defaults in FAMILY_DEFAULTS.items())
 
 
 @functools.cache
@@ -68,14 +51,14 @@ def method_defaults() -> tuple[dict[str, dict[str, dict]], dict[str, str]]:
     hp = next(n.value for n in ast.walk(resolve) if isinstance(n, ast.Assign) and isinstance(n.value, ast.Dict))
     base = {ast.literal_eval(k): ast.literal_eval(names[v.id] if isinstance(v, ast.Name) else v)
             for k, v in zip(hp.keys, hp.values) if k is not None}
-    table: dict[str, dict[str, dict]] = {"classification": {}, "reconstruction": {}, "federated": {}}
+    table: dict[str, dict[str, dict]] = {name: {} for name in FAMILIES}
     for path in sorted(UNLEARN_DIR.rglob("*.py")):
         for node in ast.walk(ast.parse(path.read_text())):
             if not (isinstance(node, ast.Call) and getattr(node.func, "id", None) == "register" and node.args):
                 continue
             knobs = {k.arg: k.value for k in node.keywords if k.arg not in ("salun", "variants")}
-            family = ast.literal_eval(knobs.pop("task")) if "task" in knobs else "classification"
-            defaults = {**(dict.fromkeys(base, PARENT) if family == "federated" else base),
+            family = ast.literal_eval(knobs.pop("task")) if "task" in knobs else CLASSIFICATION
+            defaults = {**(base if METHOD_TAKES_RECIPE_FLAGS[family] else dict.fromkeys(base, PARENT)),
                         **{k: ast.literal_eval(v) for k, v in knobs.items()}}
             if defaults.pop("from_parent", False):
                 defaults.update(dict.fromkeys(PARENT_KNOBS, PARENT))
@@ -153,10 +136,7 @@ class Parser(cli.Parser):
         # not recorded among a checkpoint's flags
         parsed.given = frozenset(self._option_string_actions[t.split("=")[0]].dest for t in tokens
                                  if t.startswith("-") and t.split("=")[0] in self._option_string_actions)
-        defaults = TASK_DEFAULTS[task_of(parsed)]
-        if getattr(parsed, "federated", None) or getattr(parsed, "forget_site", None):
-            defaults = {**defaults, **FEDERATED_DEFAULTS}
-        for key, value in defaults.items():
+        for key, value in FAMILY_DEFAULTS[family_from_flags(parsed)].items():
             if getattr(parsed, key, value) is None:
                 setattr(parsed, key, value)
         from utils.paths import check_new_file  # no torch

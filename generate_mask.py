@@ -9,12 +9,9 @@ from utils.errors import run_cli
 
 def main(argv=None) -> Path:
     args = build_parser("data", "model", "unlearning", "system", "output", description=__doc__).parse_args(argv)
-    import unlearn  # after parsing: --help and flag errors answer without importing torch
-    from datasets.batching import BatchLoader
-    from engine.train_loop import task_loss
-    from unlearn import DEFAULT_BATCH_SIZE, masks
-    from unlearn.recon.workflow import forget_saliency
-    from unlearn.workflow import check_outputs, load_setup, refuse_flags
+    from unlearn import masks  # after parsing: --help and flag errors answer without importing torch
+    from unlearn.families import family_for_flags
+    from unlearn.workflow import check_outputs, refuse_flags
     from utils.checkpoints import find_checkpoint
     from utils.errors import UserError
 
@@ -34,14 +31,9 @@ def main(argv=None) -> Path:
     find_checkpoint(args.model_id, args.model_dir)  # a missing --model_id is named before the output checks
     folder = Path(args.save_dir) if args.save_dir else masks.mask_folder(args.model_id, args.mask_dir)
     check_outputs(masks.mask_outputs(folder), args.overwrite, "--save_dir" if args.save_dir else "--mask_dir")
-    setup = load_setup(args)
-    if unlearn.family(setup.data) == "reconstruction":
-        saliency = forget_saliency(setup.model, setup, args.unlearn_batch_size or args.batch_size, args.num_workers)
-    else:
-        forget_batches = BatchLoader(setup.data.train, args.unlearn_batch_size or DEFAULT_BATCH_SIZE,
-                                     tuple(setup.meta["mean"]), tuple(setup.meta["std"]), setup.device,
-                                     indices=setup.forget.indices)
-        saliency = masks.forget_gradient_magnitude(setup.model, forget_batches, task_loss(False))
+    family = family_for_flags(args)
+    setup = family.load_setup(args)
+    saliency = family.saliency(setup, args)
     folder = masks.save_masks(masks.top_share_masks(saliency), folder, setup.forget.to_meta())
     total = sum(s.numel() for s in saliency.values())
     print(f"saliency of {total:,} weights from {len(setup.forget.indices)} forget samples (slices); "

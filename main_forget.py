@@ -9,10 +9,9 @@ from utils.errors import UserError, run_cli
 def main(argv=None) -> dict:
     args = build_parser("data", "model", "unlearning", "evaluation", "system", "output",
                         description=__doc__).parse_args(argv)
-    from unlearn import family, get_method, masks  # after parsing: --help answers without importing torch
-    from unlearn.evaluate import GAP_KEYS
-    from unlearn.recon.workflow import ReconSetup, group_metrics
-    from unlearn.workflow import check_outputs, evaluate, load_setup, planned_hparams, refuse_flags, unlearn_model
+    from unlearn import get_method, masks  # after parsing: --help answers without importing torch
+    from unlearn.families import family_for_flags
+    from unlearn.workflow import check_outputs, planned_hparams, refuse_flags, unlearn_model
     from utils import checkpoints
     from utils.io import save_json
 
@@ -28,8 +27,9 @@ def main(argv=None) -> dict:
         "pretrained": "is main_train.py's (start training from a checkpoint's weights); main_forget.py unlearns "
                       "--model_path: drop it"})
     check_outputs([checkpoint, result_file], args.overwrite, "--save_dir")
-    setup = load_setup(args)
-    method = get_method(args.unlearn, family(setup.data, setup.meta))
+    family = family_for_flags(args)
+    setup = family.load_setup(args)
+    method = get_method(args.unlearn, setup.family)
     planned_hparams(args, setup.meta)  # refuses a flag the method does not take, before any work
     mask = None
     if method.masked:
@@ -37,23 +37,10 @@ def main(argv=None) -> dict:
             raise UserError(f"{method.name} needs --mask_path (a with_{{t}}.pt written by generate_mask.py)")
         mask = masks.load_mask(Path(args.mask_path), setup.model)
     model, meta = unlearn_model(setup, args, mask, checkpoint.stem)
-    if isinstance(setup, ReconSetup):
-        report = {"groups": group_metrics(setup, model, meta, args), "forget_group": setup.forget.group,
-                  "unlearn_time_s": meta["unlearn"]["unlearn_time_s"], "method": method.name,
-                  "hparams": meta["unlearn"]["hparams"]}
-        checkpoints.save_checkpoint(checkpoint, model, meta)
-        save_json(report, result_file)
-        print("  ".join(f"{g} PSNR {r['psnr']:.2f} SSIM {r['ssim']:.4f}" for g, r in report["groups"].items())
-              + f"  time {report['unlearn_time_s']:.2f} s")
-        print(f"saved {checkpoint} and {result_file}")
-        return report
-    result, _ = evaluate(setup, model, meta, max(args.batch_size, 256))
-    report = {**{k: result[k] for k in GAP_KEYS}, "unlearn_time_s": meta["unlearn"]["unlearn_time_s"],
-              "accuracy": {"forget": 100.0 - result["UA"], "retain": result["RA"], "test": result["TA"]},
-              "per_class": result["per_class"], "method": method.name, "hparams": meta["unlearn"]["hparams"]}
+    report, line = family.forget_report(setup, model, meta, args)
     checkpoints.save_checkpoint(checkpoint, model, meta)
     save_json(report, result_file)
-    print("  ".join(f"{k} {result[k]:.2f}" for k in GAP_KEYS) + f"  time {report['unlearn_time_s']:.2f} s")
+    print(line)
     print(f"saved {checkpoint} and {result_file}")
     return report
 

@@ -13,13 +13,14 @@ def main(argv=None) -> str:
     args = parser.parse_args(argv)
     import unlearn  # after parsing: --help and flag errors answer without importing torch
     from unlearn import masks
-    from unlearn.workflow import check_outputs, load_setup, planned_hparams, refuse_flags, unlearn_model
+    from unlearn.families import available_families, family_for_flags
+    from unlearn.workflow import check_outputs, planned_hparams, refuse_flags, unlearn_model
     from utils import checkpoints
     from utils.io import save_json
     from utils.paths import run_lock
 
     if args.list:
-        for family in ("classification", "reconstruction", "federated"):
+        for family in available_families():
             print(f"{family}: {', '.join(unlearn.available(family))}")
         return ""
     refuse_flags(args, {
@@ -31,8 +32,8 @@ def main(argv=None) -> str:
                     "--model_dir: pass --model_dir instead",
         "pretrained": "is main_train.py's (start training from a checkpoint's weights); main_unlearn.py unlearns "
                       "--model_id: drop it"})
-    setup = load_setup(args)
-    method = unlearn.get_method(args.unlearn, unlearn.family(setup.data, setup.meta))
+    setup = family_for_flags(args).load_setup(args)
+    method = unlearn.get_method(args.unlearn, setup.family)
     hp = planned_hparams(args, setup.meta)
     stem = checkpoints.find_checkpoint(args.model_id, args.model_dir).stem
     variant = hp.get("variant")

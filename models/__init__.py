@@ -111,6 +111,15 @@ def declare_torchvision(model: nn.Module) -> nn.Module:
     return declare(model, prefix + linears[-1] if linears else None, [prefix + u for u in units])
 
 
+def recorded_kwargs(meta: dict) -> dict:
+    """The create_model arguments a checkpoint records: its model_kwargs (reconstruction networks), else its classes,
+    channels and stem; an unlearned classifier's outputs where its method changed them (boundary_expanding: K+1)."""
+    if "model_kwargs" in meta:
+        return meta["model_kwargs"]
+    return {"num_classes": meta.get("unlearn", {}).get("outputs", meta["num_classes"]),
+            "in_channels": meta["in_channels"], "imagenet_arch": meta.get("imagenet_arch", False)}
+
+
 def load_model(model_id: str | None, model_dir: str, data_meta: dict, device: torch.device,
                arch: str | None = None, other_dataset: bool = False) -> tuple[nn.Module, dict]:
     """Find, check and load a checkpoint (classification or reconstruction); returns the model on `device` and its meta."""
@@ -120,11 +129,7 @@ def load_model(model_id: str | None, model_dir: str, data_meta: dict, device: to
     if "arch" not in meta:
         raise UserError(f"{path} has no arch in its meta; it was not written by this project's main_train.py")
     checkpoints.check_compatible(meta, data_meta, str(path), arch, other_dataset)
-    if meta.get("task") == "reconstruction":
-        model = create_model(meta["arch"], **meta["model_kwargs"])
-    else:
-        outputs = meta.get("unlearn", {}).get("outputs", meta["num_classes"])  # K+1 after boundary_expanding
-        model = create_model(meta["arch"], outputs, meta["in_channels"], imagenet_arch=meta.get("imagenet_arch", False))
+    model = create_model(meta["arch"], **recorded_kwargs(meta))
     try:
         model.load_state_dict(ckpt["state_dict"])
     except RuntimeError as err:

@@ -16,7 +16,8 @@ import main_test
 import main_test_unlearn
 import main_train
 import main_unlearn
-from arg_parser import ARCHS, FEDERATED_DEFAULTS, PARENT, PARENT_KNOBS, TASK_DEFAULTS, method_defaults
+from arg_parser import ARCHS, PARENT, PARENT_KNOBS, method_defaults
+from engine.family import FAMILY_DEFAULTS
 from tests.conftest import expect_user_error
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -60,8 +61,7 @@ def test_help_speaks_of_methods_and_papers_not_seed_numbers(script):
 def test_training_help_gives_each_familys_defaults():
     text = help_text("main_train.py")
     assert "(default resnet18)" in text and "(default unet)" in text
-    families = {**TASK_DEFAULTS, "federated": FEDERATED_DEFAULTS}
-    for family, defaults in families.items():
+    for family, defaults in FAMILY_DEFAULTS.items():
         for value in defaults.values():
             assert f"{family} {value:g}" in text if isinstance(value, float) else f"{family} {value}" in text
     assert "classification 50, reconstruction 8" in text and "reconstruction adam, federated rmsprop" in text

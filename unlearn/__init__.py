@@ -7,15 +7,13 @@ from typing import Callable
 import torch
 from torch import nn
 
-from datasets.base import ImageDataset
-from models import classifier
+from engine.family import CLASSIFICATION, METHOD_TAKES_RECIPE_FLAGS
 from utils.device import seed_everything
 from utils.errors import UserError
 
-from .forget_sets import ForgetSet
+from .families import family_for_checkpoint
 from .knobs import KNOBS
 from .masks import kept_share
-from .task import UnlearnTask, frozen_copy
 
 
 @dataclass
@@ -58,7 +56,7 @@ def get_method(name: str, task: str = "classification") -> Method:
     try:
         return _METHODS[(task, name.lower())]
     except KeyError:
-        what = "method" if task == "classification" else f"{task} method"
+        what = {CLASSIFICATION: "method"}.get(task, f"{task} method")  # classification's are plain "methods"
         raise UserError(f"unknown {what} {name!r}; choose one of: {', '.join(available(task))}")
 
 
@@ -79,7 +77,7 @@ def knob_flags(method: Method) -> list[str]:
     declared -= {key for key in ("epochs", "lr") if method.defaults.get(key) == 0}
     if "epochs" not in declared:
         declared.discard("optimizer")
-    if method.task == "federated":
+    if not METHOD_TAKES_RECIPE_FLAGS[method.task]:
         declared -= {"batch_size", "optimizer"}
     if not method.variants:
         declared.discard("variant")
@@ -128,27 +126,17 @@ def resolve_hparams(method: Method, args: argparse.Namespace, parent_meta: dict)
     return hp
 
 
-def family(data, meta: dict | None = None) -> str:
-    """The method family: "federated" for a model trained across sites, "reconstruction" for other MRI models,
-    else "classification"."""
-    if meta and meta.get("federated"):
-        return "federated"
-    return "reconstruction" if data.task == "reconstruction" else "classification"
-
-
-def run(model: nn.Module, data: ImageDataset, forget: ForgetSet, meta: dict, args: argparse.Namespace,
-        device: torch.device, mask: dict | None = None, show: bool = True) -> tuple[nn.Module, dict]:
-    """Unlearn `forget` from `model` with the method `args.unlearn`; returns the new model and what was done."""
-    method = get_method(args.unlearn, family(data, meta))
+def run(model: nn.Module, data, forget, meta: dict, args: argparse.Namespace, device: torch.device,
+        mask: dict | None = None, show: bool = True) -> tuple[nn.Module, dict]:
+    """Unlearn `forget` (of `data`) from `model` with the method `args.unlearn` of the family of the model's checkpoint
+    `meta`; returns the new model and what was done."""
+    family = family_for_checkpoint(meta)
+    method = get_method(args.unlearn, family.name)
     if method.masked and mask is None:
         raise UserError(f"{method.name} needs a saliency mask: run generate_mask.py, then pass --mask_thresh (or --mask_path)")
     hp = resolve_hparams(method, args, meta)
     mask = mask if method.masked else None
-    if method.task in ("reconstruction", "federated"):
-        from .recon.task import ReconTask
-        task = ReconTask(data, forget, meta, device, hp, mask, show=show, num_workers=args.num_workers)
-    else:
-        task = UnlearnTask(data, forget, meta, device, hp, mask, original=frozen_copy(model), show=show)
+    task = family.make_task(model, data, forget, meta, device, hp, mask, show, args)
     seed_everything(args.seed)
     if device.type == "cuda":
         torch.cuda.synchronize(device)
@@ -160,11 +148,7 @@ def run(model: nn.Module, data: ImageDataset, forget: ForgetSet, meta: dict, arg
     info = {"method": method.name, "hparams": hp, "unlearn_time_s": round(elapsed, 4)}
     if task.mask is not None:
         info["mask_share"] = round(kept_share(task.mask), 6)
-    if method.task == "classification":
-        outputs = classifier(model).out_features
-        if outputs != data.num_classes:  # boundary_expanding's shadow class: the checkpoint keeps K+1 outputs
-            info["outputs"] = outputs
-    return model, info
+    return model, {**info, **task.model_info(model)}
 
 
 def lr_digits(lr: float) -> str:
@@ -184,4 +168,4 @@ def unlearned_id(model_id: str, what: str, method_id: str, mask_thresh: float, e
 
 
 from . import (assd, bad_teacher, boundary_expanding, boundary_shrink, cf, eu, federated, ft,  # noqa: E402,F401
-               ft_prune, ga, neggrad_plus, recon, retrain, rl, scrub, spkd, ssd, wfisher)
+               ft_prune, ga, neggrad_plus, recon, retrain, rl, scrub, spkd, ssd, wfisher, workflow)

@@ -6,14 +6,14 @@ defaults as registered, and each difference from the reference.
 from pathlib import Path
 from typing import Sequence
 
+from engine.family import FAMILIES, METHOD_BASE_BATCH
 from utils.cli import Parser
 from utils.errors import UserError, run_cli
 from utils.results import publish
 
-from . import _METHODS, DEFAULT_BATCH_SIZE
+from . import _METHODS
 from .references import reference
 
-FAMILIES = ("classification", "reconstruction", "federated")
 # registered knob -> how the table names it (the flag that overrides it, where it has one)
 KNOB_NAMES = {"epochs": "epochs", "lr": "lr", "batch_size": "batch", "optimizer": "optimiser"}
 
@@ -23,8 +23,8 @@ def format_defaults(family: str, defaults: dict) -> str:
     method gets unless it registers its own)."""
     shown = {key: value for key, value in defaults.items() if key != "from_parent"}
     prefix = ["the original model's recipe"] if defaults.get("from_parent") else []
-    if family == "classification" and not prefix:
-        shown = {"batch_size": DEFAULT_BATCH_SIZE, **shown}
+    if METHOD_BASE_BATCH[family] and not prefix:
+        shown = {"batch_size": METHOD_BASE_BATCH[family], **shown}
     parts = [f"{KNOB_NAMES.get(key, key)} {'the original' if value == 'parent' else f'{value:g}' if isinstance(value, float) else value}"
              for key, value in shown.items()]
     return ", ".join(prefix + parts)

@@ -10,6 +10,7 @@ from tqdm import tqdm
 from datasets.base import ImageDataset
 from datasets.batching import BatchLoader
 from engine.train_loop import BatchLoss, optimizer_for, train_epoch
+from models import classifier
 from utils.schedule import lr_factor
 
 from .forget_sets import ForgetSet
@@ -73,6 +74,12 @@ class UnlearnTask:
 
     def weight_mask(self, model: nn.Module) -> WeightMask | None:
         return WeightMask(model, self.mask) if self.mask is not None else None
+
+    def model_info(self, model: nn.Module) -> dict:
+        """What the unlearned checkpoint must record to be rebuilt: its outputs when a method changed them
+        (boundary_expanding's shadow class keeps K+1)."""
+        outputs = classifier(model).out_features
+        return {"outputs": outputs} if outputs != self.num_classes else {}
 
 
 def marked_split(labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -1,7 +1,7 @@
 """Transfer metrics of an (unlearned) model for main_test_unlearn.py: k=5 cosine kNN accuracy of its frozen pooled
 features on a downstream dataset, and linear CKA of its test-split features with another model's."""
 import argparse
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator
 
 import torch
 import torch.nn.functional as F
@@ -15,7 +15,8 @@ from models.features import pooled_features
 from utils.errors import UserError
 from utils.transfer import knn_accuracy, linear_cka, split_80_20
 
-from .workflow import Setup
+if TYPE_CHECKING:  # the setup type only: workflow imports this module
+    from .workflow import Setup
 
 KNN_K = 5
 
@@ -65,7 +66,7 @@ def split_features(model: nn.Module, meta: dict, split: Split, device: torch.dev
     return pooled_features(model, BatchLoader(split, batch_size, tuple(meta["mean"]), tuple(meta["std"]), device))[0]
 
 
-def cka_with(setup: Setup, model_id: str, model_dir: str, batch_size: int) -> float:
+def cka_with(setup: "Setup", model_id: str, model_dir: str, batch_size: int) -> float:
     """Linear CKA between this model's and `model_id`'s pooled features on the test split."""
     if len(setup.data.test) < 4:
         raise UserError(f"CKA needs at least 4 test images; {setup.data.name} has {len(setup.data.test)}")
@@ -75,7 +76,7 @@ def cka_with(setup: Setup, model_id: str, model_dir: str, batch_size: int) -> fl
     return linear_cka(mine, theirs)
 
 
-def transfer_metrics(setup: Setup, args: argparse.Namespace, batch_size: int) -> dict:
+def transfer_metrics(setup: "Setup", args: argparse.Namespace, batch_size: int) -> dict:
     """{"knn_dataset", "knn_accuracy", "cka_with", "cka"}, None where --knn_dataset / --cka_with was not given."""
     report = {"knn_dataset": args.knn_dataset, "knn_accuracy": None, "cka_with": args.cka_with, "cka": None}
     if args.knn_dataset:

@@ -1,4 +1,5 @@
-"""The library call behind both front doors (main_unlearn.py, main_forget.py) and the evaluation script."""
+"""The library call behind both front doors (main_unlearn.py, main_forget.py) and the evaluation script, and the
+classification family (unlearn.families)."""
 import argparse
 from dataclasses import dataclass
 from pathlib import Path
@@ -8,17 +9,23 @@ from torch import nn
 
 import datasets
 import models
-from arg_parser import task_of
 from datasets import manipulate
 from datasets.base import ImageDataset
-from utils import checkpoints
+from datasets.batching import BatchLoader
+from engine import classification_report, training
+from engine.family import CLASSIFICATION, family_from_meta
+from engine.train_loop import task_loss
 from utils.device import resolve_device
 from utils.errors import UserError
+from utils.metrics import js_divergence
 from utils.paths import check_writable_dir
+from utils.tables import format_table
 
-from . import check_flags, forget_sets, get_method, resolve_hparams, run
-from .evaluate import Logits, corrective_metrics, unlearning_metrics
+from . import DEFAULT_BATCH_SIZE, check_flags, forget_sets, get_method, masks, resolve_hparams, run, transfer
+from .evaluate import GAP_KEYS, Logits, corrective_metrics, gap_to_retrain, unlearning_metrics
+from .families import Family, family_for_flags, register_family
 from .forget_sets import ForgetSet
+from .task import UnlearnTask, frozen_copy
 
 
 @dataclass
@@ -30,14 +37,16 @@ class Setup:
     forget: ForgetSet
     clean_train_labels: torch.Tensor  # before any manipulation
     manipulation: dict | None
+    family: str = CLASSIFICATION  # the family of the model's unlearning methods
 
 
-def load_setup(args: argparse.Namespace, forget_from_meta: bool = False) -> Setup:
-    """Device, data (placed once), the model and its forget set: from the flags, or stored in the checkpoint.
-    With --train_groups: the reconstruction setup (a group to forget)."""
-    if task_of(args) == "reconstruction":
-        from .recon.workflow import load_recon_setup
-        return load_recon_setup(args, forget_from_meta)
+def load_setup(args: argparse.Namespace, forget_from_meta: bool = False):
+    """Device, data, the model and its forget set, for the family the flags name (unlearn.families)."""
+    return family_for_flags(args).load_setup(args, forget_from_meta)
+
+
+def load_image_setup(args: argparse.Namespace, forget_from_meta: bool = False) -> Setup:
+    """Device, data (placed once), the model and its forget set: from the flags, or stored in the checkpoint."""
     for flag, what in (("forget_group", "an MRI group of --train_groups"), ("forget_site", "a site of --sites")):
         if getattr(args, flag, None):
             raise UserError(f"--{flag} names {what}, but this is a classification run (no --train_groups or --sites): "
@@ -62,8 +71,7 @@ def load_setup(args: argparse.Namespace, forget_from_meta: bool = False) -> Setu
 
 def planned_hparams(args: argparse.Namespace, meta: dict) -> dict:
     """The method's knobs for this run, after refusing every flag given that the method does not take."""
-    kind = "federated" if meta.get("federated") else checkpoints.family(meta.get("task"))
-    method = get_method(args.unlearn, kind)
+    method = get_method(args.unlearn, family_from_meta(meta))
     check_flags(method, args)
     return resolve_hparams(method, args, meta)
 
@@ -113,3 +121,98 @@ def evaluate(setup: Setup, model: nn.Module, meta: dict, batch_size: int) -> tup
         result["corrective"] = corrective_metrics(model, meta, setup.data, logits, setup.clean_train_labels,
                                                   setup.forget, setup.manipulation, setup.device, batch_size)
     return result, logits
+
+
+def image_unlearn_report(setup: Setup, args: argparse.Namespace) -> dict:
+    """main_test_unlearn.py for classification: UA, RA, TA, MIA of the model (and the retrained one, the gap between
+    them, the JS divergence on the forget set), seed 003's corrective measures and the transfer measures."""
+    batch = max(args.batch_size, 256)
+    result, logits = evaluate(setup, setup.model, setup.meta, batch)
+    unlearn_time = setup.meta.get("unlearn", {}).get("unlearn_time_s")
+    report = {**{k: result[k] for k in GAP_KEYS}, "avg_gap": None, "gap": None, "js_to_retrain": None,
+              "unlearn_time_s": unlearn_time, "per_class": result["per_class"], **result.get("corrective", {})}
+    corrective_rows = [[args.model_id, *result["corrective"].values()]] if "corrective" in result else []
+    rows = [[args.model_id, *(result[k] for k in GAP_KEYS), "", unlearn_time if unlearn_time is not None else ""]]
+    if args.retrain_model_id:
+        retrained, r_meta = models.load_model(args.retrain_model_id, args.model_dir, setup.data.describe(), setup.device)
+        if "forget" not in r_meta or not torch.equal(forget_sets.from_meta(r_meta).indices, setup.forget.indices):
+            stored = forget_sets.describe(forget_sets.from_meta(r_meta)) if "forget" in r_meta else "nothing"
+            raise UserError(f"{args.retrain_model_id} was retrained without {stored}, not the forget set of "
+                            f"{args.model_id} ({forget_sets.describe(setup.forget)})")
+        r_result, r_logits = evaluate(setup, retrained, r_meta, batch)
+        report.update(gap_to_retrain(result, r_result))
+        report["js_to_retrain"] = js_divergence(logits.train[setup.forget.indices], r_logits.train[setup.forget.indices])
+        report["retrain"] = {k: r_result[k] for k in GAP_KEYS}
+        r_time = r_meta.get("unlearn", {}).get("unlearn_time_s")
+        report["retrain_time_s"] = r_time
+        if r_time and unlearn_time is not None:
+            report["rte_ratio"] = unlearn_time / r_time
+        rows[0][5] = report["avg_gap"]
+        rows.append([args.retrain_model_id, *(r_result[k] for k in GAP_KEYS), 0.0, r_time or ""])
+        rows.append(["gap to retrain", *(report["gap"][k] for k in GAP_KEYS), report["avg_gap"], ""])
+        if corrective_rows:
+            report["retrain"]["corrective"] = r_result["corrective"]
+            corrective_rows.append([args.retrain_model_id, *r_result["corrective"].values()])
+    report.update(transfer.transfer_metrics(setup, args, batch))
+    print(f"{setup.data.name}: forgetting {forget_sets.describe(setup.forget)}")
+    print(format_table(["model", "UA", "RA", "TA", "MIA", "Avg.Gap", "time s"], rows))
+    if corrective_rows:
+        print(f"corrective ({setup.manipulation['method']}, {len(setup.manipulation['indices'])} manipulated samples):")
+        print(format_table(["model", *result["corrective"]], corrective_rows))
+    if report["js_to_retrain"] is not None:
+        print(f"JS divergence to the retrained model on the forget set: {report['js_to_retrain']:.4f}")
+    for line in transfer.transfer_lines(report):
+        print(line)
+    return report
+
+
+@register_family
+class Classification(Family):
+    """Images with class labels (MedMNIST, Digits, image folders): forgetting classes, subsets, manipulated samples."""
+
+    name = CLASSIFICATION
+
+    def check_training_flags(self, args: argparse.Namespace) -> None:
+        if args.mri_aug:
+            raise UserError("--mri_aug augments reconstruction training of one model (--train_groups); drop it for "
+                            "classification training")
+
+    def train(self, args: argparse.Namespace) -> dict:
+        return training.train_model(args)
+
+    def training_lines(self, summary: dict) -> list[str]:
+        if summary["best_val_acc"] is None:
+            return [f"no val split to select on: the best checkpoint is the last epoch ({summary['best_epoch']}); "
+                    f"its test accuracy {summary['test_acc']:.2f}%"]
+        return [f"best val accuracy {summary['best_val_acc']:.2f}% (epoch {summary['best_epoch']}); "
+                f"test accuracy of the best model {summary['test_acc']:.2f}%"]
+
+    def test(self, args: argparse.Namespace) -> dict:
+        return classification_report.test_classifier(args)
+
+    def examine(self, args: argparse.Namespace) -> dict:
+        return classification_report.examine_images(args)
+
+    def load_setup(self, args: argparse.Namespace, forget_from_meta: bool = False) -> Setup:
+        return load_image_setup(args, forget_from_meta)
+
+    def saliency(self, setup: Setup, args: argparse.Namespace) -> dict[str, torch.Tensor]:
+        forget_batches = BatchLoader(setup.data.train, args.unlearn_batch_size or DEFAULT_BATCH_SIZE,
+                                     tuple(setup.meta["mean"]), tuple(setup.meta["std"]), setup.device,
+                                     indices=setup.forget.indices)
+        return masks.forget_gradient_magnitude(setup.model, forget_batches, task_loss(False))
+
+    def make_task(self, model, data, forget, meta, device, hp, mask, show, args) -> UnlearnTask:
+        return UnlearnTask(data, forget, meta, device, hp, mask, original=frozen_copy(model), show=show)
+
+    def forget_report(self, setup: Setup, model: nn.Module, meta: dict, args: argparse.Namespace) -> tuple[dict, str]:
+        result, _ = evaluate(setup, model, meta, max(args.batch_size, 256))
+        report = {**{k: result[k] for k in GAP_KEYS}, "unlearn_time_s": meta["unlearn"]["unlearn_time_s"],
+                  "accuracy": {"forget": 100.0 - result["UA"], "retain": result["RA"], "test": result["TA"]},
+                  "per_class": result["per_class"], "method": meta["unlearn"]["method"],
+                  "hparams": meta["unlearn"]["hparams"]}
+        line = "  ".join(f"{k} {result[k]:.2f}" for k in GAP_KEYS) + f"  time {report['unlearn_time_s']:.2f} s"
+        return report, line
+
+    def unlearn_report(self, setup: Setup, args: argparse.Namespace) -> dict:
+        return image_unlearn_report(setup, args)

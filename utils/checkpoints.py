@@ -59,26 +59,22 @@ def check_compatible(meta: dict, data_meta: dict, source: str, arch: str | None 
     or (classification, unless `other_dataset`) that was trained on another dataset."""
     if arch and meta.get("arch", "").lower() != arch.lower():
         raise UserError(f"{source} is a {meta.get('arch')} model but --arch {arch} was given")
-    mine, theirs = family(meta.get("task")), family(data_meta["task"])
-    if meta.get("task") and mine != theirs:
-        raise UserError(f"{source} is a {mine} model ({meta.get('dataset')}) but {data_meta['dataset']} is "
-                        f"{theirs} data; give it data of its own kind")
-    if theirs == "reconstruction":
-        if meta.get("challenge") != data_meta["challenge"]:
-            raise UserError(f"{source} was trained on {meta.get('challenge')} data but {data_meta['dataset']} holds "
-                            f"{data_meta['challenge']} files; pass files of the kind it was trained on")
-        return
+    mine, theirs = meta.get("challenge"), data_meta.get("challenge")  # MRI models and data name their challenge
+    if meta.get("task") and (mine is None) != (theirs is None):
+        kinds = {True: "reconstruction", False: "classification"}
+        raise UserError(f"{source} is a {kinds[mine is not None]} model ({meta.get('dataset')}) but "
+                        f"{data_meta['dataset']} is {kinds[theirs is not None]} data; give it data of its own kind")
+    if mine != theirs:
+        raise UserError(f"{source} was trained on {mine} data but {data_meta['dataset']} holds {theirs} files; pass "
+                        f"files of the kind it was trained on")
     for key, what in (("num_classes", "classes"), ("in_channels", "input channels"), ("task", "task")):
-        if key in meta and meta[key] != data_meta[key]:
+        if key in meta and key in data_meta and meta[key] != data_meta[key]:
             raise UserError(f"{source} was trained for {meta[key]} {what} ({meta.get('dataset')}) but "
                             f"{data_meta['dataset']} has {data_meta[key]}; pass the dataset it was trained on")
     if meta.get("size") and meta["size"] != data_meta.get("size"):
         raise UserError(f"{source} was trained on {meta['size']}x{meta['size']} images but {data_meta['dataset']} "
                         f"is {data_meta.get('size')}x{data_meta.get('size')}; pass --size {meta['size']}")
-    if meta.get("dataset") and meta["dataset"] != data_meta["dataset"] and not other_dataset:
+    # class labels belong to their dataset (MRI models read any group of their challenge)
+    if "num_classes" in data_meta and meta.get("dataset") and meta["dataset"] != data_meta["dataset"] and not other_dataset:
         raise UserError(f"{source} was trained on {meta['dataset']}, not {data_meta['dataset']}; pass --dataset "
                         f"{meta['dataset']}, or --other_dataset to test it on another dataset of the same classes")
-
-
-def family(task: str | None) -> str:
-    return "reconstruction" if task == "reconstruction" else "classification"

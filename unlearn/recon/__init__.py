@@ -3,4 +3,4 @@
 The methods register in the one unlearning registry with task="reconstruction"; each is a function
 (model, ReconTask) -> model, and all but SSD and retrain run `task.unlearn_loop`.
 """
-from . import ft, ga, ga_ft, ga_l1, ga_l1_ft, nl, nl_ft, retrain, ssd  # noqa: F401  (register the methods)
+from . import ft, ga, ga_ft, ga_l1, ga_l1_ft, nl, nl_ft, retrain, ssd, workflow  # noqa: F401  (the methods, families)

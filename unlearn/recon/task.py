@@ -104,6 +104,10 @@ class ReconTask:
         return torch.tensor([volumes[v].group == self.forget.group for v in batch["volume"].tolist()],
                             device=batch["target"].device)
 
+    def model_info(self, model: nn.Module) -> dict:
+        """Nothing beyond the original's meta: an unlearned reconstruction network keeps its shape."""
+        return {}
+
     def make_optimizer(self, model: nn.Module) -> torch.optim.Optimizer:
         params = [p for p in model.parameters() if p.requires_grad]
         return optimizer_for(params, self.hp.get("optimizer", "adam"), self.hp["lr"], self.hp.get("momentum", 0.9),

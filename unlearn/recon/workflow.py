@@ -1,4 +1,5 @@
-"""The reconstruction side of the unlearning scripts: setup, SalUn saliency, and the seed-000 evaluation table."""
+"""The reconstruction and federated families (unlearn.families): setup, SalUn saliency, the seed-000 evaluation
+table, and what main_train / main_test / examine_dataset do with MRI groups and sites."""
 import argparse
 from dataclasses import dataclass
 from pathlib import Path
@@ -8,17 +9,22 @@ from torch import nn
 
 import models
 from datasets.mri import ReconData, load_recon, make_loader
+from engine.family import FEDERATED, RECONSTRUCTION, family_from_meta
+from engine.federated_training import train_federated
 from engine.gradients import gradient_statistics
 from engine.recon import forward, sample_loss, to_device
 from engine.recon_loop import METRICS, evaluate_recon
-from engine.recon_report import example_figure
+from engine.recon_report import examine_recon, example_figure, test_recon
+from engine.recon_submission import write_submission
+from engine.recon_training import train_recon
 from utils import checkpoints
 from utils.device import resolve_device
 from utils.errors import UserError
 from utils.eval_cache import EvalCache, cache_key
 from utils.tables import format_table
 
-from .task import GroupForget, resolve_group
+from ..families import Family, register_family
+from .task import GroupForget, ReconTask, resolve_group
 
 
 @dataclass
@@ -28,6 +34,7 @@ class ReconSetup:
     model: nn.Module
     meta: dict
     forget: GroupForget
+    family: str = RECONSTRUCTION  # the family of the model's unlearning methods (federated for a federation)
 
 
 def load_recon_setup(args: argparse.Namespace, forget_from_meta: bool = False) -> ReconSetup:
@@ -44,7 +51,7 @@ def load_recon_setup(args: argparse.Namespace, forget_from_meta: bool = False) -
     if federation and named and not stored and named not in federation:
         raise UserError(f"--forget_site {named} is not in the federation of {args.model_id} (sites: {''.join(federation)})")
     forget = resolve_group(data, stored or named, flag)
-    return ReconSetup(device, data, model, meta, forget)
+    return ReconSetup(device, data, model, meta, forget, family_from_meta(meta))
 
 
 def forget_saliency(model: nn.Module, setup: ReconSetup, batch_size: int, num_workers: int = 0) -> dict[str, torch.Tensor]:
@@ -123,3 +130,69 @@ def recon_unlearn_report(setup: ReconSetup, args: argparse.Namespace) -> dict:
           f"{', '.join(g for g in setup.data.groups if g != setup.forget.group)}")
     print(format_table(headers, rows, floatfmt=".4f"))
     return report
+
+
+def best_line(summary: dict, metric: str, step: str) -> str:
+    """How the _best checkpoint of a reconstruction run was chosen: its val PSNR, or the last step without val."""
+    if summary["best_val_psnr"] is None:
+        return f"no val split to select on: the best checkpoint is the last {step} ({summary['best_epoch']})"
+    return f"best {metric} {summary['best_val_psnr']} dB ({step} {summary['best_epoch']})"
+
+
+@register_family
+class Reconstruction(Family):
+    """MRI reconstruction networks (U-Net, VarNet) on groups of volumes: forgetting a group (organ, site)."""
+
+    name = RECONSTRUCTION
+
+    def train(self, args: argparse.Namespace) -> dict:
+        return train_recon(args)
+
+    def training_lines(self, summary: dict) -> list[str]:
+        return [best_line(summary, "val PSNR", "epoch")]
+
+    def test(self, args: argparse.Namespace) -> dict:
+        return write_submission(args) if args.submission_dir else test_recon(args)
+
+    def examine(self, args: argparse.Namespace) -> dict:
+        return examine_recon(args)
+
+    def load_setup(self, args: argparse.Namespace, forget_from_meta: bool = False) -> ReconSetup:
+        return load_recon_setup(args, forget_from_meta)
+
+    def saliency(self, setup: ReconSetup, args: argparse.Namespace) -> dict[str, torch.Tensor]:
+        return forget_saliency(setup.model, setup, args.unlearn_batch_size or args.batch_size, args.num_workers)
+
+    def make_task(self, model, data, forget, meta, device, hp, mask, show, args) -> ReconTask:
+        return ReconTask(data, forget, meta, device, hp, mask, show=show, num_workers=args.num_workers)
+
+    def forget_report(self, setup: ReconSetup, model: nn.Module, meta: dict,
+                      args: argparse.Namespace) -> tuple[dict, str]:
+        report = {"groups": group_metrics(setup, model, meta, args), "forget_group": setup.forget.group,
+                  "unlearn_time_s": meta["unlearn"]["unlearn_time_s"], "method": meta["unlearn"]["method"],
+                  "hparams": meta["unlearn"]["hparams"]}
+        line = ("  ".join(f"{g} PSNR {r['psnr']:.2f} SSIM {r['ssim']:.4f}" for g, r in report["groups"].items())
+                + f"  time {report['unlearn_time_s']:.2f} s")
+        return report, line
+
+    def unlearn_report(self, setup: ReconSetup, args: argparse.Namespace) -> dict:
+        return recon_unlearn_report(setup, args)
+
+
+@register_family
+class Federated(Reconstruction):
+    """A U-Net trained across sites (FL-MR / FL-MRCM): forgetting a site. Its data, tests and reports are
+    reconstruction's; it trains by rounds."""
+
+    name = FEDERATED
+
+    def check_training_flags(self, args: argparse.Namespace) -> None:
+        if args.mri_aug:
+            raise UserError("--mri_aug augments reconstruction training of one model (--train_groups); drop it for "
+                            "federated training")
+
+    def train(self, args: argparse.Namespace) -> dict:
+        return train_federated(args)
+
+    def training_lines(self, summary: dict) -> list[str]:
+        return [best_line(summary, "target PSNR", "round")]

@@ -1,0 +1,43 @@
+"""The one place that answers "which family is this run in?", from the flags or from a checkpoint's meta. The
+families themselves (what each one does for every script) are registered in unlearn/families.py. Standard library
+only: arg_parser reads it to give each family's defaults without importing torch."""
+import argparse
+
+CLASSIFICATION, RECONSTRUCTION, FEDERATED = "classification", "reconstruction", "federated"
+FAMILIES = (CLASSIFICATION, RECONSTRUCTION, FEDERATED)
+
+# flags whose default depends on the family: each family's own recipe (federated: FL-MRCM's)
+_RECONSTRUCTION_DEFAULTS = {"batch_size": 8, "lr": 1e-3, "optimizer": "adam", "weight_decay": 0.0}
+FAMILY_DEFAULTS = {
+    CLASSIFICATION: {"batch_size": 50, "lr": 0.01, "optimizer": "sgd", "weight_decay": 5e-4},
+    RECONSTRUCTION: _RECONSTRUCTION_DEFAULTS,
+    FEDERATED: {**_RECONSTRUCTION_DEFAULTS, "lr": 1e-4, "optimizer": "rmsprop"},
+}
+
+# what an unlearning method of each family gets beyond the knobs it registers: the batch size shown for it when it
+# registers none (every reconstruction method registers its own), and whether it takes the batch and optimiser flags
+# at all (a federated method trains with its federation's recipe)
+METHOD_BASE_BATCH = {CLASSIFICATION: 100, RECONSTRUCTION: None, FEDERATED: None}
+METHOD_TAKES_RECIPE_FLAGS = {CLASSIFICATION: True, RECONSTRUCTION: True, FEDERATED: False}
+
+
+def data_family(args: argparse.Namespace) -> str:
+    """The family of the data the flags name: MRI volumes when groups (--train_groups) or sites (--sites) are named,
+    else images with labels."""
+    return RECONSTRUCTION if getattr(args, "train_groups", None) or getattr(args, "sites", None) else CLASSIFICATION
+
+
+def family_from_flags(args: argparse.Namespace) -> str:
+    """The family a run's flags start: federated with --federated (training) or --forget_site (unlearning a site),
+    else the family of the data."""
+    if getattr(args, "federated", None) or getattr(args, "forget_site", None):
+        return FEDERATED
+    return data_family(args)
+
+
+def family_from_meta(meta: dict) -> str:
+    """The family of a checkpoint: federated when it was trained across sites, reconstruction for the other MRI
+    models, else classification."""
+    if meta.get("federated"):
+        return FEDERATED
+    return RECONSTRUCTION if meta.get("task") == RECONSTRUCTION else CLASSIFICATION
