@@ -26,7 +26,7 @@ import models  # noqa: E402
 from datasets.base import Split  # noqa: E402
 from datasets.batching import BatchLoader  # noqa: E402
 from datasets.medmnist_npz import medmnist_info, npz_filename  # noqa: E402
-from engine.train_loop import task_loss, train_epoch  # noqa: E402
+from engine.train_loop import supervised, task_loss, train_epoch  # noqa: E402
 from utils.device import resolve_device  # noqa: E402
 from utils.errors import UserError, run_cli  # noqa: E402
 from utils.results import RESULTS_DIR, publish, script_command  # noqa: E402
@@ -69,7 +69,7 @@ def train_seconds(model, batches, device: torch.device, multilabel: bool) -> flo
     optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
     sync(device)
     start = time.perf_counter()
-    train_epoch(model, batches, optimizer, task_loss(multilabel), multilabel=multilabel, show=False)
+    train_epoch(model, batches, optimizer, supervised(task_loss(multilabel)), multilabel=multilabel, show=False)
     sync(device)
     return time.perf_counter() - start
 

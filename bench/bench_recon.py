@@ -27,9 +27,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from datasets.mri import ReconData, SliceDataset, make_loader  # noqa: E402
 from datasets.mri_phantoms import generate  # noqa: E402
 from datasets.subsample import MaskFunc  # noqa: E402
-from engine.recon import to_device  # noqa: E402
-from engine.recon_loop import train_recon_epoch  # noqa: E402
 from engine.recon_training import build_model, plain_loss  # noqa: E402
+from engine.train_loop import to_device, train_epoch  # noqa: E402
 from utils.device import resolve_device  # noqa: E402
 from utils.errors import UserError, run_cli  # noqa: E402
 from utils.results import RESULTS_DIR, publish, script_command  # noqa: E402
@@ -85,11 +84,11 @@ def train_rate(model: nn.Module, optimizer: torch.optim.Optimizer, batches: Iter
                device: torch.device) -> tuple[float, float]:
     """Slices/s and seconds per step of `steps` U-Net training steps, after WARMUP_STEPS untimed ones."""
     batches, loss = iter(batches), plain_loss("l1", "image")
-    train_recon_epoch(model, Take(batches, WARMUP_STEPS), optimizer, loss, device, show=False)
+    train_epoch(model, Take(batches, WARMUP_STEPS), optimizer, loss, device=device, show=False)
     timed = Take(batches, steps)
     sync(device)
     start = time.perf_counter()
-    train_recon_epoch(model, timed, optimizer, loss, device, show=False)
+    train_epoch(model, timed, optimizer, loss, device=device, show=False)
     sync(device)
     seconds = time.perf_counter() - start
     if hasattr(batches, "close"):

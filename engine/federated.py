@@ -18,8 +18,8 @@ from torch import nn
 from datasets.mri import ReconData, SliceDataset, make_loader
 from utils.errors import UserError
 
-from .recon import forward, sample_loss, to_device
-from .train_loop import optimizer_for, optimizer_step
+from .recon import forward, sample_loss
+from .train_loop import Step, optimizer_for, optimizer_step, to_device, train_epoch
 
 State = dict[str, torch.Tensor]
 
@@ -206,28 +206,25 @@ def local_update(model: nn.Module, client: Client, round_num: int, recipe: Local
     if adversarial:
         for group in client.d_optimizer.param_groups:
             group["lr"] = 10 * recipe.lr_at(round_num)
-    model.train()
     total, seen = 0.0, 0
     for e in range(recipe.local_ep):
         epoch = round_num * recipe.local_ep + e
         seed = recipe.seed * 1000 + client.index
         loader = make_loader(client.slices, recipe.batch_size, shuffle=True, seed=seed, epoch=epoch,
                              num_workers=recipe.num_workers, device=device)
-        targets = iter(make_loader(target, recipe.batch_size, shuffle=True, seed=seed + 500, epoch=epoch,
-                                   num_workers=recipe.num_workers, device=device)) if adversarial else None
-        limit = math.ceil(recipe.epoch_share * len(loader))
-        for step, batch in enumerate(loader):
-            if step == limit:
-                break
-            batch = to_device(batch, device)
-            if not adversarial:
-                loss = loss_fn(forward(model, batch, recipe.kind), batch).mean()
-                optimizer_step(loss, optimizer)
-            else:
-                target_batch, targets = next_cycled(targets, target, recipe, seed + 500, epoch, device)
-                loss = adversarial_step(model, client, batch, target_batch, loss_fn, recipe)
-            total += loss.item() * len(batch["target"])
-            seen += len(batch["target"])
+        if adversarial:
+            targets = [iter(make_loader(target, recipe.batch_size, shuffle=True, seed=seed + 500, epoch=epoch,
+                                        num_workers=recipe.num_workers, device=device))]
+
+            def batch_loss(net: nn.Module, batch: dict) -> Step:
+                target_batch, targets[0] = next_cycled(targets[0], target, recipe, seed + 500, epoch, device)
+                return Step(adversarial_loss(net, client, batch, target_batch, loss_fn, recipe), len(batch["target"]))
+        else:
+            def batch_loss(net: nn.Module, batch: dict) -> Step:
+                return Step(loss_fn(forward(net, batch, recipe.kind), batch).mean(), len(batch["target"]))
+        stats = train_epoch(model, loader, optimizer, batch_loss, device=device,
+                            max_steps=math.ceil(recipe.epoch_share * len(loader)), show=False)
+        total, seen = total + stats["loss"] * stats["samples"], seen + stats["samples"]
     return total / max(seen, 1)
 
 
@@ -241,9 +238,10 @@ def next_cycled(iterator, dataset: SliceDataset, recipe: LocalRecipe, seed: int,
         return to_device(next(iterator), device), iterator
 
 
-def adversarial_step(model: nn.Module, client: Client, batch: dict, target_batch: dict, loss_fn,
+def adversarial_loss(model: nn.Module, client: Client, batch: dict, target_batch: dict, loss_fn,
                      recipe: LocalRecipe) -> torch.Tensor:
-    """One FL-MRCM step: discriminator on detached latents, then the network with reconstruction + alignment."""
+    """One FL-MRCM step's discriminator update on detached latents; returns the network's loss, reconstruction +
+    alignment (the caller steps the network on it)."""
     disc = client.discriminator
     out, z = model(batch["image"], return_latent=True)
     _, z_t = model(target_batch["image"], return_latent=True)
@@ -253,9 +251,7 @@ def adversarial_step(model: nn.Module, client: Client, batch: dict, target_batch
     optimizer_step(d_loss, client.d_optimizer)
     adv = 0.5 * (F.binary_cross_entropy_with_logits(disc(z), source)
                  + F.binary_cross_entropy_with_logits(disc(z_t), target))
-    loss = loss_fn(out, batch).mean() + recipe.adv_weight * adv
-    optimizer_step(loss, client.g_optimizer)
-    return loss
+    return loss_fn(out, batch).mean() + recipe.adv_weight * adv
 
 
 def run_round(model: nn.Module, global_state: State, clients: list[Client], fed: Federation, round_num: int,

@@ -46,10 +46,6 @@ def check_depth_fits(kwargs: dict, side: int) -> None:
                             f"deepest level needs 2x2 pixels); pass {flag} {deepest} or less")
 
 
-def to_device(batch: dict, device: torch.device) -> dict:
-    return {k: v.to(device, non_blocking=True) if torch.is_tensor(v) else v for k, v in batch.items()}
-
-
 def forward(model: nn.Module, batch: dict, kind: str) -> torch.Tensor:
     """The model's output for a batch: normalised (N,1,h,w) image for a U-Net, (N,h,w) magnitude for a VarNet."""
     if kind == "image":

@@ -1,8 +1,8 @@
-"""The reconstruction training step loop and evaluation per volume, shared by training, unlearning and testing,
-and the reconstruction of volumes for fastMRI submissions."""
+"""Reconstruction evaluation per volume, shared by training, unlearning and testing, and the reconstruction of
+volumes for fastMRI submissions."""
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable, Iterator
+from typing import Iterable, Iterator
 
 import numpy as np
 import torch
@@ -13,34 +13,10 @@ from datasets.mri import ReconData, SliceDataset, make_loader
 from datasets.mri_transforms import center_crop
 from utils.recon_metrics import volume_metrics
 
-from .recon import forward, to_device, to_image, zero_filled
-from .train_loop import autocast, optimizer_step
+from .recon import forward, to_image, zero_filled
+from .train_loop import autocast, to_device
 
-BatchLoss = Callable[[nn.Module, dict], torch.Tensor]  # (model, batch on the device) -> scalar loss
 METRICS = ("psnr", "ssim", "nmse")
-
-
-def train_recon_epoch(model: nn.Module, loader, optimizer: torch.optim.Optimizer, batch_loss: BatchLoss,
-                      device: torch.device, *, lr_at: Callable[[int], float] | None = None, first_step: int = 0,
-                      amp: torch.dtype | None = None, scaler: torch.amp.GradScaler | None = None, mask=None,
-                      desc: str = "train", show: bool = True) -> dict:
-    """One pass over `loader`, one optimiser step per batch; returns the mean loss."""
-    model.train()
-    total, seen = 0.0, 0
-    bar = tqdm(loader, desc=desc, leave=False, disable=not show, dynamic_ncols=True)
-    for i, batch in enumerate(bar):
-        if lr_at is not None:
-            for group in optimizer.param_groups:
-                group["lr"] = lr_at(first_step + i)
-        batch = to_device(batch, device)
-        with autocast(device, amp):
-            loss = batch_loss(model, batch)
-        optimizer_step(loss, optimizer, scaler, mask)
-        n = len(batch["target"])
-        total += loss.item() * n
-        seen += n
-        bar.set_postfix(loss=f"{total / max(seen, 1):.4f}")
-    return {"loss": total / max(seen, 1), "steps": len(loader)}
 
 
 @dataclass

@@ -15,8 +15,8 @@ from utils.schedule import lr_factor
 
 from .defaults import default_arch
 from .recon import check_arch_fits, check_depth_fits, forward, model_kind, model_kwargs, sample_loss
-from .recon_loop import BatchLoss, evaluate_recon, mean_psnr, train_recon_epoch
-from .train_loop import optimizer_for
+from .recon_loop import evaluate_recon, mean_psnr
+from .train_loop import BatchLoss, Step, optimizer_for, train_epoch
 from .training import check_outputs, guarded_run, output_paths, plain_args, read_resume_point, save_epoch
 
 
@@ -26,8 +26,9 @@ def build_model(meta: dict) -> nn.Module:
 
 
 def plain_loss(name: str, kind: str) -> BatchLoss:
+    """The training loss `name` of a slice batch, averaged over its slices."""
     loss = sample_loss(name, kind)
-    return lambda model, batch: loss(forward(model, batch, kind), batch).mean()
+    return lambda model, batch: Step(loss(forward(model, batch, kind), batch).mean(), len(batch["target"]))
 
 
 def train_recon(args: argparse.Namespace) -> dict:
@@ -87,7 +88,7 @@ def fit(meta: dict, data: ReconData, args: argparse.Namespace, device: torch.dev
         started = time.perf_counter()
         loader = make_loader(train_set, args.batch_size, shuffle=True, seed=args.seed, epoch=epoch,
                              num_workers=args.num_workers, device=device)
-        stats = train_recon_epoch(model, loader, optimizer, batch_loss, device, amp=amp, scaler=scaler,
+        stats = train_epoch(model, loader, optimizer, batch_loss, device=device, amp=amp, scaler=scaler,
                                   lr_at=lambda step: args.lr * lr_factor(step, total_steps, warmup, args.scheduler),
                                   first_step=epoch * steps, desc=f"epoch {epoch + 1}", show=show)
         row = {"epoch": epoch + 1, "lr": round(args.lr * lr_factor(epoch * steps, total_steps, warmup, args.scheduler), 8),

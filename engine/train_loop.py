@@ -1,6 +1,7 @@
-"""The one training loop and the one evaluation loop, shared by training, unlearning and every metric."""
+"""The one training loop, for every family (classification, reconstruction, each federated client) and every
+unlearning pass, and the classifier's evaluation loop."""
 import contextlib
-from typing import Callable
+from typing import Any, Callable, NamedTuple
 
 import torch
 from torch import nn
@@ -17,19 +18,48 @@ def task_loss(multilabel: bool) -> LossFn:
     return nn.BCEWithLogitsLoss() if multilabel else nn.CrossEntropyLoss()
 
 
-def autocast(device: torch.device, dtype: torch.dtype | None):
+def autocast(device: torch.device | None, dtype: torch.dtype | None):
+    """Mixed precision in `dtype` on `device` (None: full precision)."""
     return torch.autocast(device.type, dtype=dtype) if dtype is not None else contextlib.nullcontext()
 
 
-BatchLoss = Callable[[nn.Module, torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor, torch.Tensor]]
+class Step(NamedTuple):
+    """What a batch loss gives the loop: the loss to step on, how many samples it averages, and a classifier's
+    logits and targets (for its accuracy)."""
+
+    loss: torch.Tensor
+    size: int
+    logits: torch.Tensor | None = None
+    targets: torch.Tensor | None = None
+
+
+def labelled(loss: torch.Tensor, logits: torch.Tensor, targets: torch.Tensor) -> Step:
+    """A classifier's step: the loss with the logits and targets it was computed from."""
+    return Step(loss, len(targets), logits, targets)
+
+
+BatchLoss = Callable[[nn.Module, Any], Step]  # (model, batch on the device) -> Step
 
 
 def supervised(loss_fn: LossFn, sign: float = 1.0) -> BatchLoss:
-    """The plain batch loss sign·loss_fn(model(x), y); sign −1 is gradient ascent."""
-    def batch_loss(model: nn.Module, x: torch.Tensor, y: torch.Tensor):
+    """The plain batch loss sign·loss_fn(model(x), y) of a classifier's (x, y) batch; sign −1 is gradient ascent."""
+    def batch_loss(model: nn.Module, batch: tuple[torch.Tensor, torch.Tensor]) -> Step:
+        x, y = batch
         logits = model(x)
-        return sign * loss_fn(logits.float(), y), logits, y
+        return labelled(sign * loss_fn(logits.float(), y), logits, y)
     return batch_loss
+
+
+def to_device(batch: Any, device: torch.device) -> Any:
+    """A batch (tensor, tuple, or a dict of tensors and other values) on `device`."""
+    if torch.is_tensor(batch):
+        return batch.to(device, non_blocking=True)
+    if isinstance(batch, dict):
+        return {k: to_device(v, device) for k, v in batch.items()}
+    if isinstance(batch, tuple):
+        return type(batch)(*(to_device(v, device) for v in batch)) if hasattr(batch, "_fields") else \
+            tuple(to_device(v, device) for v in batch)
+    return batch
 
 
 def optimizer_for(params, name: str, lr: float, momentum: float = 0.9, weight_decay: float = 0.0) -> torch.optim.Optimizer:
@@ -64,34 +94,46 @@ def optimizer_step(loss: torch.Tensor, optimizer: torch.optim.Optimizer,
         mask.restore(optimizer)
 
 
-def train_epoch(model: nn.Module, batches, optimizer: torch.optim.Optimizer, loss_fn: LossFn | None = None, *,
-                batch_loss: BatchLoss | None = None, multilabel: bool = False,
-                lr_at: Callable[[int], float] | None = None, first_step: int = 0,
-                amp: torch.dtype | None = None, scaler: torch.amp.GradScaler | None = None,
-                mask=None, desc: str = "train", show: bool = True) -> dict:
-    """One pass over `batches`, one optimiser step per batch. Returns mean loss and accuracy.
+def train_epoch(model: nn.Module, batches, optimizer: torch.optim.Optimizer, batch_loss: BatchLoss, *,
+                device: torch.device | None = None, multilabel: bool = False,
+                lr_at: Callable[[int], float] | None = None, first_step: int = 0, max_steps: int | None = None,
+                amp: torch.dtype | None = None, scaler: torch.amp.GradScaler | None = None, mask=None,
+                after_step: Callable[[nn.Module], None] | None = None, desc: str = "train", show: bool = True) -> dict:
+    """One pass over `batches` (at most `max_steps` of them), one optimiser step per batch; returns the mean loss, the
+    samples and steps, and the accuracy when the batch loss gives logits.
 
-    The loss is `loss_fn(model(x), y)`, or `batch_loss(model, x, y) -> (loss, logits, targets)` for
-    anything else (distillation, gradient ascent, mixed forget/retain batches); `lr_at(step)` sets
-    the learning rate before each step; a `mask` (unlearn.masks.WeightMask) keeps masked weights fixed.
-    """
-    batch_loss = batch_loss or supervised(loss_fn)
+    `batch_loss(model, batch) -> Step` is the whole loss (supervised, distillation, ascent, a mixed forget/retain
+    batch, a reconstruction loss); batches are moved to `device` when given; `lr_at(step)` sets the learning rate
+    before each step; a `mask` (unlearn.masks.WeightMask) keeps masked weights fixed; `after_step(model)` runs after
+    each step (a projection)."""
     model.train()
-    total_loss, total_correct, seen = 0.0, 0.0, 0
+    total_loss, total_correct, seen, steps, classified = 0.0, 0.0, 0, 0, False
     bar = tqdm(batches, desc=desc, leave=False, disable=not show, dynamic_ncols=True)
-    for i, (x, y) in enumerate(bar):
+    for i, batch in enumerate(bar):
+        if i == max_steps:
+            break
         if lr_at is not None:
             for group in optimizer.param_groups:
                 group["lr"] = lr_at(first_step + i)
-        with autocast(x.device, amp):
-            loss, logits, targets = batch_loss(model, x, y)
-        optimizer_step(loss, optimizer, scaler, mask)
-        n = len(targets)
-        total_loss += loss.item() * n
-        total_correct += correct(logits.detach().float(), targets, multilabel).sum().item()
-        seen += n
-        bar.set_postfix(loss=f"{total_loss / max(seen, 1):.4f}", acc=f"{100 * total_correct / max(seen, 1):.2f}")
-    return {"loss": total_loss / max(seen, 1), "acc": 100.0 * total_correct / max(seen, 1), "steps": len(batches)}
+        if device is not None:
+            batch = to_device(batch, device)
+        with autocast(device, amp):
+            step = batch_loss(model, batch)
+        optimizer_step(step.loss, optimizer, scaler, mask)
+        if after_step is not None:
+            after_step(model)
+        total_loss += step.loss.item() * step.size
+        seen, steps = seen + step.size, steps + 1
+        shown = {"loss": f"{total_loss / max(seen, 1):.4f}"}
+        if step.logits is not None:
+            classified = True
+            total_correct += correct(step.logits.detach().float(), step.targets, multilabel).sum().item()
+            shown["acc"] = f"{100 * total_correct / max(seen, 1):.2f}"
+        bar.set_postfix(shown)
+    stats = {"loss": total_loss / max(seen, 1), "samples": seen, "steps": steps}
+    if classified:
+        stats["acc"] = 100.0 * total_correct / max(seen, 1)
+    return stats
 
 
 @torch.no_grad()

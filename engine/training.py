@@ -22,7 +22,7 @@ from utils.paths import check_run_id, check_writable_dir, remove_paths, run_lock
 from utils.schedule import lr_factor
 
 from .defaults import default_arch
-from .train_loop import optimizer_for, predict, task_loss, train_epoch
+from .train_loop import optimizer_for, predict, supervised, task_loss, train_epoch
 
 
 def output_paths(args: argparse.Namespace) -> dict[str, Path]:
@@ -205,7 +205,8 @@ def _train(args: argparse.Namespace, dist: distributed.Dist) -> dict:
     for epoch in epochs:
         started = time.perf_counter()
         train_batches.set_epoch(epoch)
-        stats = train_epoch(net, train_batches, optimizer, loss_fn, multilabel=data.multilabel, lr_at=lr_at,
+        stats = train_epoch(net, train_batches, optimizer, supervised(loss_fn), device=dist.device,
+                            multilabel=data.multilabel, lr_at=lr_at,
                             first_step=epoch * steps, amp=amp, scaler=scaler, desc=f"epoch {epoch + 1}", show=show)
         row = {"epoch": epoch + 1, "lr": round(lr_at(epoch * steps), 8), "train_loss": round(stats["loss"], 6),
                "train_acc": round(stats["acc"], 4), "val_loss": "", "val_acc": "", "seconds": 0.0}

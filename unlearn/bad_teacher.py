@@ -5,6 +5,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from engine.train_loop import Step, labelled
 from models import create_model
 
 from . import register
@@ -38,13 +39,14 @@ def bad_teacher(model: nn.Module, task: UnlearnTask) -> nn.Module:
     marked, t = task.marked_labels(), task.hp["kd_T"]
     rows = torch.cat([task.forget.indices, retain_share(task, task.hp["retain_share"])])
 
-    def batch_loss(net: nn.Module, x: torch.Tensor, y: torch.Tensor):
+    def batch_loss(net: nn.Module, batch: tuple[torch.Tensor, torch.Tensor]) -> Step:
+        x, y = batch
         is_forget, target = marked_split(y)
         logits = net(x)
         with torch.no_grad():
             teacher = teacher_mixture(good(x), bad(x), is_forget, t)
         # the reference's F.kl_div default "mean" reduction: averaged over rows and classes
         loss = F.kl_div(F.log_softmax(logits.float() / t, 1), teacher, reduction="sum") / teacher.numel()
-        return loss, logits, target
+        return labelled(loss, logits, target)
 
     return optimise(model, task, [Pass(rows, batch_loss, labels=lambda epoch: marked, name="distil")], desc="BadT")

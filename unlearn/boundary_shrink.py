@@ -4,6 +4,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from engine.train_loop import Step, labelled
+
 from . import register
 from .task import Pass, UnlearnTask, optimise
 
@@ -34,9 +36,10 @@ def boundary_shrink(model: nn.Module, task: UnlearnTask) -> nn.Module:
     original = task.frozen_original()
     mean, std = (torch.tensor(task.meta[key], device=task.device)[None, :, None, None] for key in ("mean", "std"))
 
-    def batch_loss(net: nn.Module, x: torch.Tensor, y: torch.Tensor):
+    def batch_loss(net: nn.Module, batch: tuple[torch.Tensor, torch.Tensor]) -> Step:
+        x, y = batch
         target = neighbour_labels(original, x, y, mean, std)
         logits = net(x).float()
-        return F.cross_entropy(logits, target), logits, target
+        return labelled(F.cross_entropy(logits, target), logits, target)
 
     return optimise(model, task, [Pass("forget", batch_loss)], desc="boundary_shrink")

@@ -2,6 +2,8 @@
 import torch
 from torch import nn
 
+from engine.train_loop import Step, labelled
+
 from . import register
 from .task import Pass, UnlearnTask, optimise
 
@@ -15,9 +17,10 @@ def l1_sparse(model: nn.Module, task: UnlearnTask) -> nn.Module:
     def set_weight(epoch: int) -> None:
         weight["now"] = alpha * (1 - epoch / epochs)
 
-    def batch_loss(net: nn.Module, x: torch.Tensor, y: torch.Tensor):
+    def batch_loss(net: nn.Module, batch: tuple[torch.Tensor, torch.Tensor]) -> Step:
+        x, y = batch
         logits = net(x).float()
         l1 = sum(p.abs().sum() for p in net.parameters() if p.requires_grad)
-        return ce(logits, y) + weight["now"] * l1, logits, y
+        return labelled(ce(logits, y) + weight["now"] * l1, logits, y)
 
     return optimise(model, task, [Pass("retain", batch_loss, before_epoch=set_weight)], desc="FT_prune")

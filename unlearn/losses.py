@@ -3,7 +3,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from engine.train_loop import BatchLoss, supervised
+from engine.train_loop import BatchLoss, Step, labelled, supervised
 
 from .task import marked_split
 
@@ -22,7 +22,8 @@ def distillation_kl(student_logits: torch.Tensor, teacher_logits: torch.Tensor, 
 
 def retain_minus_forget(beta: float) -> BatchLoss:
     """On SalUn-marked labels: mean CE on retain rows − β · mean CE on forget rows (NegGrad+)."""
-    def batch_loss(model: nn.Module, x: torch.Tensor, y: torch.Tensor):
+    def batch_loss(model: nn.Module, batch: tuple[torch.Tensor, torch.Tensor]) -> Step:
+        x, y = batch
         is_forget, target = marked_split(y)
         logits = model(x).float()
         per_sample = F.cross_entropy(logits, target, reduction="none")
@@ -31,5 +32,5 @@ def retain_minus_forget(beta: float) -> BatchLoss:
             loss = loss + per_sample[~is_forget].mean()
         if is_forget.any():
             loss = loss - beta * per_sample[is_forget].mean()
-        return loss, logits, target
+        return labelled(loss, logits, target)
     return batch_loss

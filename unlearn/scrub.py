@@ -7,6 +7,8 @@ with its scripts' α 0.001, msteps 100 and lr 0.0025."""
 import torch
 from torch import nn
 
+from engine.train_loop import Step, labelled
+
 from . import register
 from .losses import distillation_kl
 from .task import Pass, UnlearnTask, optimise
@@ -27,17 +29,19 @@ def scrub(model: nn.Module, task: UnlearnTask) -> nn.Module:
             target = teacher(x)
         return ce(logits.float(), y) + alpha * distillation_kl(logits, target, t)
 
-    def max_step(net: nn.Module, x: torch.Tensor, y: torch.Tensor):
+    def max_step(net: nn.Module, batch: tuple[torch.Tensor, torch.Tensor]) -> Step:
+        x, y = batch
         logits = net(x)
         if corrective:
-            return -min_loss(logits, x, y), logits, y
+            return labelled(-min_loss(logits, x, y), logits, y)
         with torch.no_grad():
             target = teacher(x)
-        return -distillation_kl(logits, target, t), logits, y
+        return labelled(-distillation_kl(logits, target, t), logits, y)
 
-    def min_step(net: nn.Module, x: torch.Tensor, y: torch.Tensor):
+    def min_step(net: nn.Module, batch: tuple[torch.Tensor, torch.Tensor]) -> Step:
+        x, y = batch
         logits = net(x)
-        return min_loss(logits, x, y), logits, y
+        return labelled(min_loss(logits, x, y), logits, y)
 
     forget_steps, retain_steps = len(task.loader("forget")), len(task.loader("retain"))
 

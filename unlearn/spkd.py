@@ -5,6 +5,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from engine.train_loop import Step, labelled
 from models.features import forward_with_features
 
 from . import register
@@ -25,12 +26,13 @@ def similarity_preserving_loss(student: torch.Tensor, teacher: torch.Tensor) -> 
 def spkd(model: nn.Module, task: UnlearnTask) -> nn.Module:
     teacher, ce_weight, sp_weight = task.frozen_original(), task.hp["ce_weight"], task.hp["sp_weight"]
 
-    def restore(net: nn.Module, x: torch.Tensor, y: torch.Tensor):
+    def restore(net: nn.Module, batch: tuple[torch.Tensor, torch.Tensor]) -> Step:
+        x, y = batch
         logits, features = forward_with_features(net, x)
         with torch.no_grad():
             _, target = forward_with_features(teacher, x)
         loss = ce_weight * F.cross_entropy(logits.float(), y) + sp_weight * similarity_preserving_loss(features, target)
-        return loss, logits, y
+        return labelled(loss, logits, y)
 
     passes = [Pass("forget", cross_entropy(-1.0), name="forget"), Pass("retain", restore, name="restore")]
     return optimise(model, task, passes, desc="SPKD")

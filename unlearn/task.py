@@ -124,7 +124,7 @@ def optimise(model: nn.Module, task: UnlearnTask, passes: list[Pass], epochs: in
                 p.before_epoch(epoch)
             batches = task.loader(p.rows, epoch, labels=p.labels(epoch)) if p.labels else loader
             batches.set_epoch(epoch)
-            stats = train_epoch(model, batches, optimizer, batch_loss=p.loss, lr_at=lr_at, first_step=step,
+            stats = train_epoch(model, batches, optimizer, p.loss, lr_at=lr_at, first_step=step,
                                 mask=mask, desc=p.name or p.rows, show=task.show)
             step += len(batches)
             bar.set_postfix({f"{p.name or p.rows}_loss": f"{stats['loss']:.3f}"})

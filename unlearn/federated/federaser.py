@@ -13,11 +13,12 @@ import torch
 from torch import nn
 
 from engine.federated import State, fedavg, run_round, updates_folder
+from engine.train_loop import to_device
 from utils.errors import UserError
 
 from .. import register
 from ..recon.task import ReconTask
-from .rounds import remaining, to_device
+from .rounds import remaining
 
 STORED = re.compile(r"round(\d+)_global\.pt")
 

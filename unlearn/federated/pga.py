@@ -9,9 +9,9 @@ from torch import nn
 
 from datasets.mri import make_loader
 from engine.federated import local_update, make_clients
-from engine.recon import forward, sample_loss, to_device
+from engine.recon import forward, sample_loss
 from engine.recon_training import build_model
-from engine.train_loop import optimizer_step
+from engine.train_loop import Step, train_epoch
 from utils.device import seed_everything
 
 from .. import register
@@ -39,13 +39,15 @@ def projected_gradient_ascent(model: nn.Module, task: ReconTask) -> nn.Module:
     centre = [reference[name] for name, _ in model.named_parameters()]
     optimizer = torch.optim.SGD(model.parameters(), lr=task.hp["lr"])
     loss = sample_loss(task.meta["loss"], "image")
-    model.train()
+
+    def ascent(net: nn.Module, batch: dict) -> Step:
+        return Step(-loss(forward(net, batch, "image"), batch).mean(), len(batch["target"]))
+
     for epoch in range(task.hp["ascent_epochs"]):
-        for batch in make_loader(leaving.slices, rest.recipe.batch_size, shuffle=True, seed=task.hp["seed"], epoch=epoch,
-                                 num_workers=task.num_workers, device=task.device):
-            batch = to_device(batch, task.device)
-            optimizer_step(-loss(forward(model, batch, "image"), batch).mean(), optimizer)
-            project(model, centre, radius)
+        batches = make_loader(leaving.slices, rest.recipe.batch_size, shuffle=True, seed=task.hp["seed"], epoch=epoch,
+                              num_workers=task.num_workers, device=task.device)
+        train_epoch(model, batches, optimizer, ascent, device=task.device,
+                    after_step=lambda net: project(net, centre, radius), show=False)
     rest.run(model, clone_state(model), range(rest.rounds, rest.rounds + task.hp["epochs"]), task, "pga rounds")
     return model
 

@@ -2,7 +2,6 @@
 import argparse
 from dataclasses import dataclass
 
-import torch
 from torch import nn
 from tqdm import tqdm
 
@@ -43,8 +42,4 @@ def remaining(model: nn.Module, task: ReconTask) -> Remaining:
     return Remaining(fed, sites, clients, recipe, args.epochs)
 
 
-def to_device(state: State, device: torch.device) -> State:
-    return {k: v.to(device) for k, v in state.items()}
-
-
-__all__ = ["Remaining", "remaining", "clone_state", "to_device"]
+__all__ = ["Remaining", "remaining", "clone_state"]

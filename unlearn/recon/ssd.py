@@ -5,7 +5,8 @@ from torch import nn
 
 from datasets.mri import make_loader
 from engine.gradients import gradient_statistics
-from engine.recon import forward, sample_loss, to_device
+from engine.recon import forward, sample_loss
+from engine.train_loop import to_device
 
 from .. import register
 from ..ssd import dampen

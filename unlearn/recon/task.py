@@ -9,8 +9,7 @@ from tqdm import tqdm
 
 from datasets.mri import ReconData, SliceDataset, make_loader
 from engine.recon import forward, l1_norm, sample_loss, with_noisy_targets
-from engine.recon_loop import train_recon_epoch
-from engine.train_loop import optimizer_for
+from engine.train_loop import Step, optimizer_for, train_epoch
 from utils.errors import UserError
 from utils.schedule import lr_factor
 
@@ -128,7 +127,7 @@ def unlearn_loop(model: nn.Module, task: ReconTask, *, retain: bool, forget: str
     epochs, lr = task.hp["epochs"], task.hp["lr"]
     steps = -(-len(rows) // task.hp["batch_size"])
 
-    def batch_loss(net: nn.Module, batch: dict) -> torch.Tensor:
+    def batch_loss(net: nn.Module, batch: dict) -> Step:
         on_forget = task.is_forget(batch)
         if forget == "noisy":
             batch = with_noisy_targets(batch, on_forget, task.hp["noise_lambda"], noise,
@@ -139,13 +138,13 @@ def unlearn_loop(model: nn.Module, task: ReconTask, *, retain: bool, forget: str
         total = per_slice.mean()
         if l1 and on_forget.any():
             total = total + l1 * on_forget.float().mean() * l1_norm(net)
-        return total
+        return Step(total, len(per_slice))
 
     bar = tqdm(range(epochs), desc="unlearn", disable=not task.show, dynamic_ncols=True)
     for epoch in bar:
         loader = make_loader(task.train_slices, task.hp["batch_size"], shuffle=True, seed=task.hp["seed"], epoch=epoch,
                              num_workers=task.num_workers, device=task.device, rows=rows)
-        stats = train_recon_epoch(model, loader, optimizer, batch_loss, task.device, mask=mask,
+        stats = train_epoch(model, loader, optimizer, batch_loss, device=task.device, mask=mask,
                                   lr_at=lambda step: lr * lr_factor(step, epochs * steps, 0, task.hp.get("scheduler", "none")),
                                   first_step=epoch * steps, desc=f"epoch {epoch + 1}", show=task.show)
         bar.set_postfix(loss=f"{stats['loss']:.4f}")

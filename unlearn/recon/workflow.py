@@ -12,11 +12,12 @@ from datasets.mri import ReconData, load_recon, make_loader
 from engine.family import FEDERATED, RECONSTRUCTION, family_from_meta
 from engine.federated_training import train_federated
 from engine.gradients import gradient_statistics
-from engine.recon import forward, sample_loss, to_device
+from engine.recon import forward, sample_loss
 from engine.recon_loop import METRICS, evaluate_recon
 from engine.recon_report import examine_recon, example_figure, test_recon
 from engine.recon_submission import write_submission
 from engine.recon_training import train_recon
+from engine.train_loop import to_device
 from utils import checkpoints
 from utils.device import resolve_device
 from utils.errors import UserError
