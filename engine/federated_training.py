@@ -17,7 +17,7 @@ from .federated import (Federation, LocalRecipe, clone_state, federation_from_ar
 from .recon import check_depth_fits, model_kind, model_kwargs
 from .recon_loop import evaluate_recon, mean_psnr
 from .recon_training import build_model
-from .training import check_outputs, guarded_run, output_paths, plain_args, read_resume_point, save_epoch
+from .training import Selection, output_paths, plain_args, read_resume_point, run_training, save_epoch
 
 
 def validation_sites(data: ReconData, fed: Federation) -> list[str]:
@@ -52,10 +52,7 @@ def gather_client_states(clients: list, dist: distributed.Dist) -> dict:
 def train_federated(args: argparse.Namespace) -> dict:
     """Train (or continue) the federation the flags describe; returns a summary of the run."""
     args.resume = args.resume or args.continues
-    paths = output_paths(args)
-    check_outputs(args, paths)
-    with guarded_run(args):
-        return distributed.run_in_group(_train, args)
+    return run_training(args, _train)
 
 
 def _train(args: argparse.Namespace, dist: distributed.Dist) -> dict:
@@ -81,15 +78,15 @@ def _train(args: argparse.Namespace, dist: distributed.Dist) -> dict:
     global_state = clone_state(model)
     recipe = LocalRecipe.from_args(args, "image", args.loss)
     clients = make_clients(data, fed, model, recipe, dist.device, [fed.sites[dist.rank]] if dist.enabled else None)
-    history, start, best = [], 0, {"val_psnr": -1e9, "epoch": 0}
+    start = resumed["meta"]["epoch"] if resumed else 0
     if resumed:
         global_state = {k: v.to(dist.device) for k, v in resumed["state_dict"].items()}
-        start, history, best = resumed["meta"]["epoch"], resumed["meta"]["history"], resumed["meta"]["best"]
         for client in clients:
             if client.name in resumed.get("clients", {}):
                 client.load(resumed["clients"][client.name])
     target = data.slices("train", "image", [fed.target], train=True) if fed.mode == "mrcm" else None
     val_sites = validation_sites(data, fed)
+    selection = Selection("val_psnr", bool(val_sites), "round", resumed)
     updates = updates_folder(args.model_dir, args.save_model_id)
     if dist.is_main:
         print(f"{'FL-MRCM' if fed.mode == 'mrcm' else 'FL-MR'}: {len(fed.sites)} sites ({''.join(fed.sites)}), "
@@ -119,13 +116,8 @@ def _train(args: argparse.Namespace, dist: distributed.Dist) -> dict:
             row["val_ssim"] = round(sum(g["ssim"] for g in report["groups"].values()) / len(val_sites), 5)
         row["seconds"] = round(time.perf_counter() - started, 3)
         if dist.is_main:
-            history.append(row)
-            is_best = not val_sites or best["val_psnr"] is None or row["val_psnr"] > best["val_psnr"]
-            if is_best:
-                best = ({"val_psnr": row["val_psnr"], "epoch": round_num + 1, "selected_on": "val"} if val_sites else
-                        {"val_psnr": None, "epoch": round_num + 1, "selected_on": "last round (no val split)"})
-            record = {**meta, "epoch": round_num + 1, "best": best, "history": history,
-                      "metrics": {"val_psnr": row["val_psnr"], "best_val_psnr": best["val_psnr"]}}
+            is_best = selection.add(row, validated=True)
+            record = selection.record(meta, row)
             save_epoch(paths, model, record, is_best, clients=client_states)  # one atomic file: resumable as a whole
             checkpoints.save_checkpoint(paths["last"].with_name(f"{args.save_model_id}_rounds") /
                                         f"round{round_num + 1:03d}.pt", model, record)
@@ -135,6 +127,7 @@ def _train(args: argparse.Namespace, dist: distributed.Dist) -> dict:
         dist.barrier()
     if not dist.is_main:
         return {}
-    plots.training_curves(history, paths["curves"], (("loss", "loss"), ("psnr", "PSNR (dB)"), ("ssim", "SSIM")))
-    return {"best_val_psnr": best["val_psnr"], "best_epoch": best["epoch"], "best": str(paths["best"]),
-            "last": str(paths["last"]), "run_dir": str(paths["log"].parent), "history": history}
+    plots.training_curves(selection.history, paths["curves"], (("loss", "loss"), ("psnr", "PSNR (dB)"), ("ssim", "SSIM")))
+    return {"best_val_psnr": selection.best["val_psnr"], "best_epoch": selection.best["epoch"],
+            "best": str(paths["best"]), "last": str(paths["last"]), "run_dir": str(paths["log"].parent),
+            "history": selection.history}

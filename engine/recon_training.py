@@ -9,7 +9,8 @@ from tqdm import tqdm
 import models
 from datasets.mri import ReconData, load_recon, make_loader
 from utils import checkpoints, plots
-from utils.device import amp_dtype, resolve_device, seed_everything
+from utils.device import amp_dtype, seed_everything
+from utils.distributed import Dist
 from utils.errors import UserError
 from utils.schedule import lr_factor
 
@@ -17,7 +18,7 @@ from .defaults import default_arch
 from .recon import check_arch_fits, check_depth_fits, forward, model_kind, model_kwargs, sample_loss
 from .recon_loop import evaluate_recon, mean_psnr
 from .train_loop import BatchLoss, Step, optimizer_for, train_epoch
-from .training import check_outputs, guarded_run, output_paths, plain_args, read_resume_point, save_epoch
+from .training import Selection, output_paths, plain_args, read_resume_point, run_training, save_epoch
 
 
 def build_model(meta: dict) -> nn.Module:
@@ -33,25 +34,26 @@ def plain_loss(name: str, kind: str) -> BatchLoss:
 
 def train_recon(args: argparse.Namespace) -> dict:
     """Train (or resume) the reconstruction model the flags describe; returns a summary of the run."""
+    return run_training(args, _train, processes=False)
+
+
+def _train(args: argparse.Namespace, dist: Dist) -> dict:
     paths = output_paths(args)
-    check_outputs(args, paths)
-    with guarded_run(args):
-        resumed = read_resume_point(args, paths["last"]) if args.resume else None
-        device = resolve_device(args.device)
-        data = load_recon(args)
-        data_meta = data.describe()
-        if resumed:
-            checkpoints.check_compatible(resumed["meta"], data_meta, str(paths["last"]), args.arch)
-        arch = resumed["meta"]["arch"] if resumed else (args.arch or default_arch("reconstruction")).lower()
-        kind = model_kind(arch)
-        check_arch_fits(arch, data.challenge)
-        if args.mri_aug and kind != "image":
-            raise UserError(f"--mri_aug turns single-coil U-Net slices; {arch} reads multi-coil k-space with its "
-                            f"padding: drop --mri_aug, or train --arch unet")
-        meta = {**data_meta, "arch": arch, "kind": kind, "loss": args.loss, "model_id": args.save_model_id,
-                "model_kwargs": resumed["meta"]["model_kwargs"] if resumed else model_kwargs(arch, args),
-                "args": plain_args(args)}
-        return fit(meta, data, args, device, paths, resumed)
+    resumed = read_resume_point(args, paths["last"]) if args.resume else None
+    data = load_recon(args)
+    data_meta = data.describe()
+    if resumed:
+        checkpoints.check_compatible(resumed["meta"], data_meta, str(paths["last"]), args.arch)
+    arch = resumed["meta"]["arch"] if resumed else (args.arch or default_arch("reconstruction")).lower()
+    kind = model_kind(arch)
+    check_arch_fits(arch, data.challenge)
+    if args.mri_aug and kind != "image":
+        raise UserError(f"--mri_aug turns single-coil U-Net slices; {arch} reads multi-coil k-space with its "
+                        f"padding: drop --mri_aug, or train --arch unet")
+    meta = {**data_meta, "arch": arch, "kind": kind, "loss": args.loss, "model_id": args.save_model_id,
+            "model_kwargs": resumed["meta"]["model_kwargs"] if resumed else model_kwargs(arch, args),
+            "args": plain_args(args)}
+    return fit(meta, data, args, dist.device, paths, resumed)
 
 
 def fit(meta: dict, data: ReconData, args: argparse.Namespace, device: torch.device, paths: dict | None,
@@ -61,10 +63,9 @@ def fit(meta: dict, data: ReconData, args: argparse.Namespace, device: torch.dev
     last epoch (best val_psnr None)."""
     seed_everything(args.seed)
     model = build_model(meta)
-    history, start_epoch, best = [], 0, {"val_psnr": -1e9, "epoch": 0}
+    start_epoch = resumed["epoch"] if resumed else 0
     if resumed:
         model.load_state_dict(resumed["state_dict"])
-        start_epoch, history, best = resumed["epoch"], resumed["meta"]["history"], resumed["meta"]["best"]
     model.to(device)
     optimizer = optimizer_for(model.parameters(), args.optimizer, args.lr, args.momentum, args.weight_decay)
     if resumed:
@@ -76,6 +77,7 @@ def fit(meta: dict, data: ReconData, args: argparse.Namespace, device: torch.dev
     steps = -(-len(train_set) // args.batch_size)
     total_steps, warmup = args.epochs * steps, args.warmup_epochs * steps
     val_groups = [g for g in (groups or data.groups) if data.has_split("val", g)]
+    selection = Selection("val_psnr", bool(val_groups), resumed=resumed)
     batch_loss = plain_loss(meta["loss"], kind)
     if show:
         print(f"training {meta['arch']} on {'+'.join(groups or data.groups)} ({len(train_set)} train slices from "
@@ -100,18 +102,14 @@ def fit(meta: dict, data: ReconData, args: argparse.Namespace, device: torch.dev
             row["val_psnr"] = round(mean_psnr(report), 4)
             row["val_ssim"] = round(sum(g["ssim"] for g in report["groups"].values()) / len(val_groups), 5)
         row["seconds"] = round(time.perf_counter() - started, 3)
-        history.append(row)
-        is_best = not val_groups or (validate and (best["val_psnr"] is None or row["val_psnr"] > best["val_psnr"]))
-        if is_best:
-            best = ({"val_psnr": row["val_psnr"], "epoch": epoch + 1, "selected_on": "val"} if val_groups else
-                    {"val_psnr": None, "epoch": epoch + 1, "selected_on": "last epoch (no val split)"})
+        is_best = selection.add(row, bool(validate))
         if paths:
-            record = {**meta, "epoch": epoch + 1, "best": best, "history": history,
-                      "metrics": {"val_psnr": row["val_psnr"], "best_val_psnr": best["val_psnr"]}}
-            save_epoch(paths, model, record, is_best, optimizer=optimizer.state_dict(), epoch=epoch + 1)
+            save_epoch(paths, model, selection.record(meta, row), is_best, optimizer=optimizer.state_dict(),
+                       epoch=epoch + 1)
         bar.set_postfix(loss=f"{stats['loss']:.4f}", val_psnr=f"{row['val_psnr']:.2f}" if validate else "-")
-    summary = {"best_val_psnr": best["val_psnr"], "best_epoch": best["epoch"], "model": model, "history": history}
+    summary = {"best_val_psnr": selection.best["val_psnr"], "best_epoch": selection.best["epoch"], "model": model,
+               "history": selection.history}
     if paths:
-        plots.training_curves(history, paths["curves"], (("loss", "loss"), ("psnr", "PSNR (dB)"), ("ssim", "SSIM")))
+        plots.training_curves(selection.history, paths["curves"], (("loss", "loss"), ("psnr", "PSNR (dB)"), ("ssim", "SSIM")))
         summary.update(best=str(paths["best"]), last=str(paths["last"]), run_dir=str(paths["log"].parent))
     return summary

@@ -4,7 +4,7 @@ import os
 import time
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 import torch
 from torch import nn
@@ -15,7 +15,7 @@ import models
 from datasets import manipulate
 from datasets.batching import BatchLoader
 from utils import checkpoints, distributed, metrics, plots
-from utils.device import amp_dtype, seed_everything
+from utils.device import amp_dtype, resolve_device, seed_everything
 from utils.errors import UserError
 from utils.io import save_csv
 from utils.paths import check_run_id, check_writable_dir, remove_paths, run_lock
@@ -137,13 +137,44 @@ def check_resume_point(args: argparse.Namespace, ckpt: dict, path: Path, data_me
     """The checkpoint to continue from fits the dataset and the arch."""
     checkpoints.check_compatible(ckpt["meta"], data_meta, str(path), args.arch)
 
+class Selection:
+    """A run's history and its best checkpoint: chosen on a validation `metric` (higher is better), or the last
+    epoch (round) when there is no val split; never on test."""
+
+    def __init__(self, metric: str, has_val: bool, step: str = "epoch", resumed: dict | None = None,
+                 floor: float = -1e9) -> None:
+        self.metric, self.has_val, self.step = metric, has_val, step
+        self.history: list[dict] = resumed["meta"]["history"] if resumed else []
+        self.best: dict = resumed["meta"]["best"] if resumed else {metric: floor, "epoch": 0}
+
+    def add(self, row: dict, validated: bool) -> bool:
+        """Log the epoch's `row` (validated or not); True when its model is the best so far."""
+        self.history.append(row)
+        best = self.best[self.metric]
+        is_best = not self.has_val or (validated and (best is None or row[self.metric] > best))
+        if is_best:
+            self.best = ({self.metric: row[self.metric], "epoch": row["epoch"], "selected_on": "val"} if self.has_val
+                         else {self.metric: None, "epoch": row["epoch"], "selected_on": f"last {self.step} (no val split)"})
+        return is_best
+
+    def record(self, meta: dict, row: dict) -> dict:
+        """The checkpoint meta after the epoch of `row`."""
+        return {**meta, "epoch": row["epoch"], "best": self.best, "history": self.history,
+                "metrics": {self.metric: row[self.metric], f"best_{self.metric}": self.best[self.metric]}}
+
+
+def run_training(args: argparse.Namespace, train: Callable[[argparse.Namespace, distributed.Dist], dict],
+                 processes: bool = True) -> dict:
+    """The whole training run of --save_model_id: every output checked before any work, then `train(args, dist)`
+    under the run's lock, in the torchrun process group when `processes`."""
+    check_outputs(args, output_paths(args))
+    with guarded_run(args):
+        return distributed.run_in_group(train, args) if processes else train(args, distributed.Dist(device=resolve_device(args.device)))
+
 
 def train_model(args: argparse.Namespace) -> dict:
     """Train (or resume) the model the flags describe; returns a summary of the run."""
-    paths = output_paths(args)
-    check_outputs(args, paths)
-    with guarded_run(args):
-        return distributed.run_in_group(_train, args)
+    return run_training(args, _train)
 
 
 def _train(args: argparse.Namespace, dist: distributed.Dist) -> dict:
@@ -163,10 +194,9 @@ def _train(args: argparse.Namespace, dist: distributed.Dist) -> dict:
     imagenet_arch = resumed["meta"].get("imagenet_arch", False) if resumed else args.imagenet_arch
     seed_everything(args.seed)
     model = models.create_model(arch, data.num_classes, data.in_channels, imagenet_arch=imagenet_arch)
-    history, start_epoch, best = [], 0, {"val_acc": -1.0, "epoch": 0}
+    start_epoch = resumed["epoch"] if resumed else 0
     if resumed:
         model.load_state_dict(resumed["state_dict"])
-        start_epoch, history, best = resumed["epoch"], resumed["meta"]["history"], resumed["meta"]["best"]
     elif args.pretrained:
         skipped = models.load_pretrained(model, args.pretrained)
         if dist.is_main:
@@ -183,6 +213,7 @@ def _train(args: argparse.Namespace, dist: distributed.Dist) -> dict:
                                 rank=dist.rank, world_size=dist.world_size)
     val_batches = BatchLoader(data.val, args.batch_size, data.mean, data.std, dist.device)
     has_val = len(data.val) > 0
+    selection = Selection("val_acc", has_val, resumed=resumed, floor=-1.0)
     steps = len(train_batches)
     total_steps, warmup = args.epochs * steps, args.warmup_epochs * steps
 
@@ -217,24 +248,19 @@ def _train(args: argparse.Namespace, dist: distributed.Dist) -> dict:
                 row["val_loss"] = round(loss_fn(logits, labels).item(), 6)
                 row["val_acc"] = round(metrics.accuracy(logits, labels, data.multilabel), 4)
             row["seconds"] = round(time.perf_counter() - started, 3)
-            history.append(row)
-            is_best = not has_val or (validate and row["val_acc"] > best["val_acc"])
-            if is_best:
-                best = ({"val_acc": row["val_acc"], "epoch": epoch + 1, "selected_on": "val"} if has_val else
-                        {"val_acc": None, "epoch": epoch + 1, "selected_on": "last epoch (no val split)"})
-            record = {**meta, "epoch": epoch + 1, "best": best, "history": history,
-                      "metrics": {"val_acc": row["val_acc"], "best_val_acc": best["val_acc"]}}
-            save_epoch(paths, model, record, is_best, optimizer=optimizer.state_dict(), epoch=epoch + 1)
+            is_best = selection.add(row, validate)
+            save_epoch(paths, model, selection.record(meta, row), is_best, optimizer=optimizer.state_dict(),
+                       epoch=epoch + 1)
             epochs.set_postfix(loss=f"{stats['loss']:.4f}", acc=f"{stats['acc']:.1f}",
                                val=f"{row['val_acc']:.1f}" if validate else "-")
         dist.barrier()
     if not dist.is_main:
         return {}
-    plots.training_curves(history, paths["curves"])
+    plots.training_curves(selection.history, paths["curves"])
     best_model, _ = models.load_model(str(paths["best"]), args.model_dir, data_meta, dist.device)
     test_batches = BatchLoader(data.test, args.batch_size, data.mean, data.std, dist.device)
     logits, labels = predict(best_model, test_batches, amp)
-    summary = {"best_val_acc": best["val_acc"], "best_epoch": best["epoch"],
+    summary = {"best_val_acc": selection.best["val_acc"], "best_epoch": selection.best["epoch"],
                "test_acc": metrics.accuracy(logits, labels, data.multilabel),
                "best": str(paths["best"]), "last": str(paths["last"]), "run_dir": str(paths["log"].parent)}
     return summary
