@@ -57,13 +57,14 @@ def method_defaults() -> tuple[dict[str, dict[str, dict]], dict[str, str]]:
             if not (isinstance(node, ast.Call) and getattr(node.func, "id", None) == "register" and node.args):
                 continue
             knobs = {k.arg: k.value for k in node.keywords if k.arg not in ("salun", "variants")}
-            family = ast.literal_eval(knobs.pop("task")) if "task" in knobs else CLASSIFICATION
-            defaults = {**(base if METHOD_TAKES_RECIPE_FLAGS[family] else dict.fromkeys(base, PARENT)),
-                        **{k: ast.literal_eval(v) for k, v in knobs.items()}}
-            if defaults.pop("from_parent", False):
-                defaults.update(dict.fromkeys(PARENT_KNOBS, PARENT))
-            table[family][ast.literal_eval(node.args[0])] = {k: PARENT if v == "parent" else v
-                                                             for k, v in defaults.items()}
+            families = ast.literal_eval(knobs.pop("task")) if "task" in knobs else CLASSIFICATION
+            for family in (families,) if isinstance(families, str) else families:
+                defaults = {**(base if METHOD_TAKES_RECIPE_FLAGS[family] else dict.fromkeys(base, PARENT)),
+                            **{k: ast.literal_eval(v) for k, v in knobs.items()}}
+                if defaults.pop("from_parent", False):
+                    defaults.update(dict.fromkeys(PARENT_KNOBS, PARENT))
+                table[family][ast.literal_eval(node.args[0])] = {k: PARENT if v == "parent" else v
+                                                                 for k, v in defaults.items()}
     return table, {key: knob.flag for key, knob in declared_knobs().items()}
 
 

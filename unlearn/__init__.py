@@ -33,17 +33,20 @@ DEFAULT_BATCH_SIZE = 100  # seed 001's --unlearn_batch_size
 KNOB_FLAGS = {key: knob.flag for key, knob in KNOBS.items()}
 
 
-def register(name: str, *, salun: bool = True, task: str = "classification", variants: dict | None = None, **defaults):
-    """Register a method of `task` under `name` (case-insensitive) and, for gradient methods, `{name}_with_SalUn`."""
+def register(name: str, *, salun: bool = True, task: str | tuple[str, ...] = "classification",
+             variants: dict | None = None, **defaults):
+    """Register a method of `task` (a family, or several: one function whose passes run on each family's task)
+    under `name` (case-insensitive) and, for gradient methods, `{name}_with_SalUn`."""
     unknown = sorted(set(defaults) - set(KNOBS) - {"from_parent"})
     if unknown:
         raise ValueError(f"@register({name!r}) declares {', '.join(unknown)}, not knobs: declare them in unlearn/knobs.py")
 
     def add(fn):
-        _METHODS[(task, name.lower())] = Method(name, fn, defaults, task=task, variants=variants or {})
-        if salun:
-            _METHODS[(task, f"{name.lower()}_with_salun")] = Method(f"{name}_with_SalUn", fn, defaults, masked=True,
-                                                                    task=task, variants=variants or {})
+        for family in (task,) if isinstance(task, str) else task:
+            _METHODS[(family, name.lower())] = Method(name, fn, defaults, task=family, variants=variants or {})
+            if salun:
+                _METHODS[(family, f"{name.lower()}_with_salun")] = Method(
+                    f"{name}_with_SalUn", fn, defaults, masked=True, task=family, variants=variants or {})
         return fn
     return add
 

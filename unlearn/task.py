@@ -1,7 +1,7 @@
 """What an unlearning method works with (data, forget set, hyper-parameters, mask) and the loop they share."""
 import copy
 from dataclasses import dataclass, field, replace
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import torch
 from torch import nn
@@ -9,12 +9,15 @@ from tqdm import tqdm
 
 from datasets.base import ImageDataset
 from datasets.batching import BatchLoader
-from engine.train_loop import BatchLoss, optimizer_for, train_epoch
+from engine.train_loop import BatchLoss, optimizer_for, supervised, task_loss, train_epoch
 from models import classifier
 from utils.schedule import lr_factor
 
 from .forget_sets import ForgetSet
 from .masks import WeightMask
+
+if TYPE_CHECKING:  # a reconstruction task also runs the passes; it imports nothing from here
+    from .recon.task import ReconTask
 
 
 @dataclass
@@ -75,6 +78,10 @@ class UnlearnTask:
     def weight_mask(self, model: nn.Module) -> WeightMask | None:
         return WeightMask(model, self.mask) if self.mask is not None else None
 
+    def train_loss(self) -> BatchLoss:
+        """The loss the original model was trained with (cross-entropy, or BCE per label), on an (x, y) batch."""
+        return supervised(task_loss(self.data.multilabel))
+
     def model_info(self, model: nn.Module) -> dict:
         """What the unlearned checkpoint must record to be rebuilt: its outputs when a method changed them
         (boundary_expanding's shadow class keeps K+1)."""
@@ -100,9 +107,10 @@ class Pass:
     name: str = ""
 
 
-def optimise(model: nn.Module, task: UnlearnTask, passes: list[Pass], epochs: int | None = None,
+def optimise(model: nn.Module, task: "UnlearnTask | ReconTask", passes: list[Pass], epochs: int | None = None,
              lr: float | None = None, desc: str = "unlearn") -> nn.Module:
-    """epochs × passes with one optimiser, the task's learning-rate schedule and the SalUn mask if any."""
+    """epochs × passes with one optimiser, the task's learning-rate schedule and the SalUn mask if any; for a
+    classifier's task or a reconstruction network's alike (relabelling passes are a classifier's)."""
     epochs = epochs if epochs is not None else task.hp["epochs"]
     base_lr = lr if lr is not None else task.hp["lr"]
     optimizer = task.make_optimizer(model, base_lr)
@@ -124,7 +132,7 @@ def optimise(model: nn.Module, task: UnlearnTask, passes: list[Pass], epochs: in
                 p.before_epoch(epoch)
             batches = task.loader(p.rows, epoch, labels=p.labels(epoch)) if p.labels else loader
             batches.set_epoch(epoch)
-            stats = train_epoch(model, batches, optimizer, p.loss, lr_at=lr_at, first_step=step,
+            stats = train_epoch(model, batches, optimizer, p.loss, device=task.device, lr_at=lr_at, first_step=step,
                                 mask=mask, desc=p.name or p.rows, show=task.show)
             step += len(batches)
             bar.set_postfix({f"{p.name or p.rows}_loss": f"{stats['loss']:.3f}"})

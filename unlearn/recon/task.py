@@ -9,7 +9,8 @@ from tqdm import tqdm
 
 from datasets.mri import ReconData, SliceDataset, make_loader
 from engine.recon import forward, l1_norm, sample_loss, with_noisy_targets
-from engine.train_loop import Step, optimizer_for, train_epoch
+from engine.recon_training import plain_loss
+from engine.train_loop import BatchLoss, Step, optimizer_for, train_epoch
 from utils.errors import UserError
 from utils.schedule import lr_factor
 
@@ -107,10 +108,44 @@ class ReconTask:
         """Nothing beyond the original's meta: an unlearned reconstruction network keeps its shape."""
         return {}
 
-    def make_optimizer(self, model: nn.Module) -> torch.optim.Optimizer:
+    def make_optimizer(self, model: nn.Module, lr: float | None = None) -> torch.optim.Optimizer:
         params = [p for p in model.parameters() if p.requires_grad]
-        return optimizer_for(params, self.hp.get("optimizer", "adam"), self.hp["lr"], self.hp.get("momentum", 0.9),
-                             self.hp.get("weight_decay", 0.0))
+        return optimizer_for(params, self.hp.get("optimizer", "adam"), self.hp["lr"] if lr is None else lr,
+                             self.hp.get("momentum", 0.9), self.hp.get("weight_decay", 0.0))
+
+    def weight_mask(self, model: nn.Module) -> WeightMask | None:
+        return WeightMask(model, self.mask) if self.mask is not None else None
+
+    def train_loss(self) -> BatchLoss:
+        """The loss the original model was trained with, on a slice batch (unlearn.task.optimise's passes)."""
+        return plain_loss(self.meta["loss"], self.kind)
+
+    def loader(self, which: str, epoch: int = 0) -> "SliceBatches":
+        """Batches of the forget group's, a retain share's (--retain_ratio) or all train slices, per epoch."""
+        rows = {"forget": self.forget.indices, "retain": self.retain_rows(), "train": None}[which]
+        return SliceBatches(self, rows, epoch)
+
+
+@dataclass
+class SliceBatches:
+    """Shuffled slice batches of some train rows, in a seeded order per epoch (the interface of datasets.batching's
+    BatchLoader, which unlearn.task.optimise drives)."""
+
+    task: ReconTask
+    rows: torch.Tensor | None
+    epoch: int = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        count = len(self.task.train_slices) if self.rows is None else len(self.rows)
+        return -(-count // self.task.hp["batch_size"])
+
+    def __iter__(self):
+        return iter(make_loader(self.task.train_slices, self.task.hp["batch_size"], shuffle=True,
+                                seed=self.task.hp["seed"], epoch=self.epoch, num_workers=self.task.num_workers,
+                                device=self.task.device, rows=self.rows))
 
 
 def unlearn_loop(model: nn.Module, task: ReconTask, *, retain: bool, forget: str | None = None,
@@ -123,7 +158,7 @@ def unlearn_loop(model: nn.Module, task: ReconTask, *, retain: bool, forget: str
     loss = sample_loss(task.meta["loss"], task.kind)
     noise = torch.Generator().manual_seed(task.hp["seed"])
     optimizer = task.make_optimizer(model)
-    mask = WeightMask(model, task.mask) if task.mask is not None else None
+    mask = task.weight_mask(model)
     epochs, lr = task.hp["epochs"], task.hp["lr"]
     steps = -(-len(rows) // task.hp["batch_size"])
 
