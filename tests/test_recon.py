@@ -262,3 +262,43 @@ def test_noise_scale_absolute_adds_the_noise_as_it_is():
     absolute = with_noisy_targets(batch, rows, 0.5, torch.Generator().manual_seed(0), relative=False)["target"]
     torch.testing.assert_close(relative, 10 * absolute)
     assert absolute[0].min() >= 0 and absolute[0].max() > 0 and absolute[1].abs().max() == 0
+
+
+def test_a_method_registered_for_two_families_runs_its_passes_on_an_mri_task(recon):
+    """One function, @register(task=(classification, reconstruction)): on an MRI checkpoint its forget pass is
+    unlearn.task.optimise's, here one SGD ascent step on the training loss over every forget slice (one batch)."""
+    from engine.train_loop import to_device
+    from unlearn import _METHODS, available, register
+    from unlearn.recon.task import ReconTask
+    from unlearn.task import Pass, optimise
+    from unlearn.workflow import load_setup
+
+    def ascent(loss):
+        def batch_loss(model, batch):
+            step = loss(model, batch)
+            return step._replace(loss=-step.loss)
+        return batch_loss
+
+    @register("two_family_probe", task=("classification", "reconstruction"), salun=False, epochs=1, lr=0.01,
+              batch_size=64, optimizer="sgd")
+    def probe(model, task):
+        return optimise(model, task, [Pass("forget", ascent(task.train_loss()))], desc="probe")
+
+    try:
+        assert "two_family_probe" in available("classification") and "two_family_probe" in available("reconstruction")
+        flags = [*recon["groups"], "--model_id", "orig_best", "--forget_group", "knee", "--unlearn", "two_family_probe"]
+        out_id = main_unlearn.main([*flags, "--overwrite"])
+        unlearned = torch.load(recon["work"] / "model_weights" / f"{out_id}.pt", weights_only=True)["state_dict"]
+        args = build_parser("data", "model", "unlearning", "system", "output").parse_args(flags)
+        setup = load_setup(args)
+        task = ReconTask(setup.data, setup.forget, setup.meta, setup.device,
+                         {"epochs": 1, "lr": 0.01, "batch_size": 64, "optimizer": "sgd", "seed": args.seed}, show=False)
+        batches = list(task.loader("forget"))
+        assert len(batches) == 1 and len(batches[0]["target"]) == len(setup.forget.indices)
+        model = setup.model.train()
+        task.train_loss()(model, to_device(batches[0], setup.device)).loss.backward()
+        for name, p in model.named_parameters():
+            torch.testing.assert_close(unlearned[name], p.detach() + 0.01 * p.grad, rtol=1e-4, atol=1e-6)
+    finally:
+        for family in ("classification", "reconstruction"):
+            _METHODS.pop((family, "two_family_probe"), None)
