@@ -5,7 +5,6 @@ over seeds (retrain first, as in the SalUn paper) and a figure of Avg. Gap again
 
 reads every {method}__seed{seed}.json that main_test_unlearn.py --json wrote, and writes table.md, table.csv
 and table.png; with --publish results/NAME also results/NAME.md and .csv (mean and std per method) for the README."""
-import json
 import math
 import re
 import statistics
@@ -13,11 +12,10 @@ from pathlib import Path
 from typing import Sequence
 
 from . import tables
-from .cli import Parser
 from .errors import UserError, run_cli
 from .io import save_csv, save_text
 from .plots import finish, pyplot
-from .results import publish
+from .results import publish, read_record, report_parser
 
 # result key -> (table heading, number format)
 COLUMNS = {"UA": ("UA", ".2f"), "RA": ("RA", ".2f"), "TA": ("TA", ".2f"), "MIA": ("MIA", ".2f"),
@@ -37,13 +35,7 @@ def read_result(path: Path) -> dict:
     match = RESULT_FILE.fullmatch(path.name)
     if match is None:
         raise UserError(f"{path}: result files must be named {{method}}__seed{{seed}}.json")
-    try:
-        report = json.loads(path.read_text())
-    except json.JSONDecodeError as err:
-        raise UserError(f"{path} is not valid JSON ({err}); rerun main_test_unlearn.py --json for it")
-    missing = [key for key in COLUMNS if key not in report]
-    if missing:
-        raise UserError(f"{path} lacks {', '.join(missing)}: it was not written by main_test_unlearn.py --json")
+    report = read_record(path, COLUMNS)
     if report["avg_gap"] is None:
         raise UserError(f"{path} has no gap to a retrained model; evaluate with --retrain_model_id")
     return {"method": match["method"], "seed": int(match["seed"]), **{key: report[key] for key in COLUMNS}}
@@ -121,12 +113,7 @@ def gap_time_figure(summary: list[dict], path: str | Path) -> Path:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    parser = Parser(description=__doc__)
-    parser.add_argument("--results", required=True, help="folder of {method}__seed{seed}.json files")
-    parser.add_argument("--out", required=True, help="output prefix: writes PREFIX.md, PREFIX.csv and PREFIX.png")
-    parser.add_argument("--publish", help="also write PREFIX.md and .csv with provenance (the README's table)")
-    parser.add_argument("--command", default="", help="the command that made the results, stated in the --publish files")
-    args = parser.parse_args(argv)
+    args = report_parser(__doc__, "{method}__seed{seed}.json files").parse_args(argv)
     rows = load_results(args.results)
     summary = summarise(rows)
     written = [save_text(markdown_table(summary) + "\n", f"{args.out}.md"), write_csv(rows, f"{args.out}.csv"),

@@ -8,19 +8,17 @@ swap) and of the clean accuracy, mean ± std over seeds.
 
 reads every seed{S}/{method}__del{percent}.json (or {method}__del{percent}.json: one seed) that
 main_test_unlearn.py --json wrote; original__del0.json is the model before unlearning."""
-import json
 import math
 import re
 from pathlib import Path
 from typing import Sequence
 
 from . import tables
-from .cli import Parser
 from .compare import mean_std
 from .errors import UserError, run_cli
 from .io import save_csv
 from .plots import finish, pyplot
-from .results import publish
+from .results import publish, read_record, report_parser
 from .tables import format_table
 
 RESULT_FILE = re.compile(r"(?P<method>.+)__del(?P<share>\d+)\.json")
@@ -37,10 +35,7 @@ def read_row(path: Path, seed: int) -> dict:
     match = RESULT_FILE.fullmatch(path.name)
     if match is None:
         raise UserError(f"{path}: result files must be named {{method}}__del{{percent}}.json")
-    try:
-        report = json.loads(path.read_text())
-    except json.JSONDecodeError as err:
-        raise UserError(f"{path} is not valid JSON ({err}); rerun main_test_unlearn.py --json for it")
+    report = read_record(path)
     return {"seed": seed, "method": match["method"], "deletion_share": int(match["share"]),
             **{key: report[key] for key in METRICS if report.get(key) is not None}}
 
@@ -117,12 +112,8 @@ def metric_figure(summary: list[dict], metrics: list[str], path: str | Path) -> 
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    parser = Parser(description=__doc__)
-    parser.add_argument("--results", required=True, help="folder of seed{S}/{method}__del{percent}.json files")
-    parser.add_argument("--out", required=True, help="output prefix: writes PREFIX.csv and PREFIX.png")
-    parser.add_argument("--publish", help="also write PREFIX.md and .csv with provenance (the README's table)")
-    parser.add_argument("--command", default="", help="the command that made the results, stated in the --publish files")
-    args = parser.parse_args(argv)
+    args = report_parser(__doc__, "seed{S}/{method}__del{percent}.json files",
+                         outputs="PREFIX.csv and PREFIX.png").parse_args(argv)
     rows = load_rows(args.results)
     summary = summarise(rows)
     present = [m for m in METRICS if m != "unlearn_time_s" and any(m in r for r in rows)]

@@ -5,6 +5,7 @@ RESULTS_NOTE in the environment adds a sentence to the header (e.g. "other proce
 import csv
 import datetime
 import io
+import json
 import os
 import platform
 import shlex
@@ -14,6 +15,8 @@ from typing import Sequence
 
 import torch
 
+from .cli import Parser
+from .errors import UserError
 from .io import save_text
 
 RESULTS_DIR = Path("results")
@@ -75,3 +78,28 @@ def read_csv(path: str | Path) -> tuple[dict[str, str], list[dict[str, str]]]:
     lines = Path(path).read_text().splitlines()
     fields = dict(line[2:].split(": ", 1) for line in lines if line.startswith("# "))
     return fields, list(csv.DictReader(line for line in lines if not line.startswith("#")))
+
+
+def report_parser(description: str, results: str, outputs: str = "PREFIX.md, PREFIX.csv and PREFIX.png",
+                  publish_example: str = "the README's table") -> Parser:
+    """The flags every report script takes: --results (the JSON files, as `results` describes them), --out,
+    --publish and --command."""
+    parser = Parser(description=description)
+    parser.add_argument("--results", required=True, help=f"folder of {results}")
+    parser.add_argument("--out", required=True, help=f"output prefix: writes {outputs}")
+    parser.add_argument("--publish", help=f"also write PREFIX.md and .csv with provenance ({publish_example})")
+    parser.add_argument("--command", default="", help="the command that made the results, stated in the --publish files")
+    return parser
+
+
+def read_record(path: Path, required: Sequence[str] = ()) -> dict:
+    """One evaluation record (main_test_unlearn.py --json), refused in one line when it is not JSON or lacks a
+    `required` key."""
+    try:
+        report = json.loads(Path(path).read_text())
+    except json.JSONDecodeError as err:
+        raise UserError(f"{path} is not valid JSON ({err}); rerun main_test_unlearn.py --json for it")
+    missing = [key for key in required if key not in report]
+    if missing:
+        raise UserError(f"{path} lacks {', '.join(missing)}: it was not written by main_test_unlearn.py --json")
+    return report

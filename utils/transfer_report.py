@@ -5,18 +5,16 @@
 reads every {method}.json that main_test_unlearn.py --json --knn_dataset ... --cka_with RETRAIN_ID wrote
 (`original` and `retrain` among them), and writes table.md, table.csv and table.png; with --publish results/NAME
 also results/NAME.md and .csv for the README."""
-import json
 import math
 from pathlib import Path
 from typing import Sequence
 
 from . import tables
-from .cli import Parser
 from .compare import method_order
 from .errors import UserError, run_cli
 from .io import save_csv, save_text
 from .plots import finish, pyplot
-from .results import publish
+from .results import publish, read_record, report_parser
 
 # result key -> (table heading, number format)
 COLUMNS = {"UA": ("UA", ".2f"), "RA": ("RA", ".2f"), "TA": ("TA", ".2f"), "MIA": ("MIA", ".2f"),
@@ -33,13 +31,7 @@ def row_order(method: str) -> tuple:
 
 def read_result(path: Path) -> dict:
     """One row {"method", key: value for each column} from a main_test_unlearn.py --json file."""
-    try:
-        report = json.loads(path.read_text())
-    except json.JSONDecodeError as err:
-        raise UserError(f"{path} is not valid JSON ({err}); rerun main_test_unlearn.py --json for it")
-    missing = [key for key in COLUMNS if key not in report]
-    if missing:
-        raise UserError(f"{path} lacks {', '.join(missing)}: it was not written by main_test_unlearn.py --json")
+    report = read_record(path, COLUMNS)
     for key, flag in (("knn_accuracy", "--knn_dataset"), ("cka", "--cka_with"), ("avg_gap", "--retrain_model_id")):
         if report[key] is None:
             raise UserError(f"{path} has no {key}; evaluate with {flag}")
@@ -89,12 +81,7 @@ def bar_figure(rows: list[dict], path: str | Path) -> Path:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    parser = Parser(description=__doc__)
-    parser.add_argument("--results", required=True, help="folder of {method}.json files")
-    parser.add_argument("--out", required=True, help="output prefix: writes PREFIX.md, PREFIX.csv and PREFIX.png")
-    parser.add_argument("--publish", help="also write PREFIX.md and .csv with provenance, e.g. results/transfer_digits")
-    parser.add_argument("--command", default="", help="the command that made the results, stated in the --publish files")
-    args = parser.parse_args(argv)
+    args = report_parser(__doc__, "{method}.json files", publish_example="e.g. results/transfer_digits").parse_args(argv)
     rows = load_results(args.results)
     plain = [{"method": row["method"], **{key: row[key] for key in COLUMNS}} for row in rows]
     written = [save_text(markdown_table(rows) + "\n", f"{args.out}.md"), save_csv(plain, f"{args.out}.csv"),
