@@ -169,7 +169,9 @@ def run_training(args: argparse.Namespace, train: Callable[[argparse.Namespace, 
     under the run's lock, in the torchrun process group when `processes`."""
     check_outputs(args, output_paths(args))
     with guarded_run(args):
-        return distributed.run_in_group(train, args) if processes else train(args, distributed.Dist(device=resolve_device(args.device)))
+        if processes:
+            return distributed.run_in_group(train, args)
+        return train(args, distributed.Dist(device=resolve_device(args.device)))
 
 
 def train_model(args: argparse.Namespace) -> dict:

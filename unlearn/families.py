@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 from engine.family import FAMILIES, family_from_flags, family_from_meta
+from utils.errors import UserError
 
 _FAMILIES: dict[str, "Family"] = {}
 
@@ -18,9 +19,13 @@ class Family:
     """What each script asks of a family; every family implements all of it."""
 
     name: str
+    augments_mri: bool = False  # takes main_train.py's --mri_aug
 
     def check_training_flags(self, args: argparse.Namespace) -> None:
-        """Refuse (UserError) a training flag this family does not take, before any work."""
+        """Refuse a training flag this family does not take, before any work."""
+        if args.mri_aug and not self.augments_mri:
+            raise UserError("--mri_aug augments reconstruction training of one model (--train_groups); drop it for "
+                            f"{self.name} training")
 
     def train(self, args: argparse.Namespace) -> dict:
         """main_train.py: train (or resume) the model the flags describe; a summary of the run."""

@@ -172,11 +172,6 @@ class Classification(Family):
 
     name = CLASSIFICATION
 
-    def check_training_flags(self, args: argparse.Namespace) -> None:
-        if args.mri_aug:
-            raise UserError("--mri_aug augments reconstruction training of one model (--train_groups); drop it for "
-                            "classification training")
-
     def train(self, args: argparse.Namespace) -> dict:
         return training.train_model(args)
 

@@ -160,7 +160,7 @@ def unlearn_loop(model: nn.Module, task: ReconTask, *, retain: bool, forget: str
     optimizer = task.make_optimizer(model)
     mask = task.weight_mask(model)
     epochs, lr = task.hp["epochs"], task.hp["lr"]
-    steps = -(-len(rows) // task.hp["batch_size"])
+    steps = len(SliceBatches(task, rows))
 
     def batch_loss(net: nn.Module, batch: dict) -> Step:
         on_forget = task.is_forget(batch)
@@ -177,10 +177,8 @@ def unlearn_loop(model: nn.Module, task: ReconTask, *, retain: bool, forget: str
 
     bar = tqdm(range(epochs), desc="unlearn", disable=not task.show, dynamic_ncols=True)
     for epoch in bar:
-        loader = make_loader(task.train_slices, task.hp["batch_size"], shuffle=True, seed=task.hp["seed"], epoch=epoch,
-                             num_workers=task.num_workers, device=task.device, rows=rows)
-        stats = train_epoch(model, loader, optimizer, batch_loss, device=task.device, mask=mask,
-                                  lr_at=lambda step: lr * lr_factor(step, epochs * steps, 0, task.hp.get("scheduler", "none")),
-                                  first_step=epoch * steps, desc=f"epoch {epoch + 1}", show=task.show)
+        stats = train_epoch(model, SliceBatches(task, rows, epoch), optimizer, batch_loss, device=task.device,
+                            mask=mask, first_step=epoch * steps, desc=f"epoch {epoch + 1}", show=task.show,
+                            lr_at=lambda step: lr * lr_factor(step, epochs * steps, 0, task.hp.get("scheduler", "none")))
         bar.set_postfix(loss=f"{stats['loss']:.4f}")
     return model

@@ -145,6 +145,7 @@ class Reconstruction(Family):
     """MRI reconstruction networks (U-Net, VarNet) on groups of volumes: forgetting a group (organ, site)."""
 
     name = RECONSTRUCTION
+    augments_mri = True
 
     def train(self, args: argparse.Namespace) -> dict:
         return train_recon(args)
@@ -186,11 +187,7 @@ class Federated(Reconstruction):
     reconstruction's; it trains by rounds."""
 
     name = FEDERATED
-
-    def check_training_flags(self, args: argparse.Namespace) -> None:
-        if args.mri_aug:
-            raise UserError("--mri_aug augments reconstruction training of one model (--train_groups); drop it for "
-                            "federated training")
+    augments_mri = False  # FL-MRCM's sites train on their slices as they are
 
     def train(self, args: argparse.Namespace) -> dict:
         return train_federated(args)
