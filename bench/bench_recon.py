@@ -61,7 +61,7 @@ class Take:
 
     def __iter__(self) -> Iterator[dict]:
         for batch in itertools.islice(self.batches, self.n):
-            self.slices += len(batch["target"])
+            self.slices += len(batch.target)
             yield batch
 
 
@@ -74,7 +74,7 @@ def load_rate(dataset: SliceDataset, batch_size: int, workers: int, device: torc
     for epoch in range(epochs):
         for batch in make_loader(dataset, batch_size, shuffle=True, epoch=epoch, num_workers=workers, device=device):
             to_device(batch, device)
-            slices, batches = slices + len(batch["target"]), batches + 1
+            slices, batches = slices + len(batch.target), batches + 1
     sync(device)
     seconds = time.perf_counter() - start
     return slices / seconds, seconds / batches

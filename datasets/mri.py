@@ -24,6 +24,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from utils.errors import UserError
 
+from .mri_samples import MriSample, UnetSample, VarNetSample
 from .mri_transforms import (center_crop, crop_size, flip_transpose, ifft2c, normalize, normalize_instance, recon_crop,
                              rss)
 from .subsample import MaskFunc, apply_mask, mask_seed, unpadded
@@ -232,7 +233,7 @@ class SliceDataset(Dataset):
         check_finite(volume, kspace, target, slice_num)
         return kspace, target
 
-    def __getitem__(self, i: int) -> dict:
+    def __getitem__(self, i: int) -> MriSample:
         v, s = self.index[i]
         volume = self.volumes[v]
         kspace, target = self.read(volume, s)
@@ -263,19 +264,15 @@ class SliceDataset(Dataset):
         else:
             shape = crop_size(self.resolution, zero_filled.shape, target.shape)
         zero_filled = center_crop(zero_filled, shape)
-        sample = {"max_value": torch.tensor(volume.max_value), "volume": v, "slice": s}
-        if target is not None:
-            sample["target"] = center_crop(torch.from_numpy(np.ascontiguousarray(target)).float(), shape)
+        max_value = torch.tensor(volume.max_value)
+        target = (torch.empty(0) if target is None
+                  else center_crop(torch.from_numpy(np.ascontiguousarray(target)).float(), shape))
         if self.kind == "image":
             image, mean, std = normalize_instance(zero_filled)
-            sample.update(image=image.clamp(-CLAMP, CLAMP).unsqueeze(0), mean=mean, std=std)
-            if target is not None:
-                sample["norm_target"] = normalize(sample["target"], mean, std).clamp(-CLAMP, CLAMP).unsqueeze(0)
-        else:
-            coils = masked if volume.coils else masked.unsqueeze(0)
-            sample.update(kspace=coils, mask=mask.view(1, 1, -1), num_low=num_low, zero_filled=zero_filled,
-                          crop=torch.tensor(submitted))
-        return sample
+            norm_target = normalize(target, mean, std).clamp(-CLAMP, CLAMP).unsqueeze(0) if target.numel() else target
+            return UnetSample(image.clamp(-CLAMP, CLAMP).unsqueeze(0), target, norm_target, mean, std, max_value, v, s)
+        return VarNetSample(masked if volume.coils else masked.unsqueeze(0), mask.view(1, 1, -1), num_low, target,
+                            zero_filled, torch.tensor(submitted), max_value, v, s)
 
 
 def _volume_bytes(volume: Volume) -> int:
@@ -402,17 +399,16 @@ def fresh_handles(worker_id: int) -> None:
     getattr(dataset, "dataset", dataset)._files = {}
 
 
-def collate(samples: list[dict]) -> dict:
-    """Stack tensors; slices of different sizes (real fastMRI widths differ) need --batch_size 1 or --resolution."""
-    batch = {}
-    for key in samples[0]:
-        values = [s[key] for s in samples]
+def collate(samples: list[MriSample]) -> MriSample:
+    """Stack each field; slices of different sizes (real fastMRI widths differ) need --batch_size 1 or --resolution."""
+    fields = []
+    for values in zip(*samples):
         if torch.is_tensor(values[0]):
             shapes = {tuple(v.shape) for v in values}
             if len(shapes) > 1:
                 raise UserError(f"slices of different shapes {sorted(shapes)} in one batch; use --batch_size 1 "
                                 f"or a smaller --resolution")
-            batch[key] = torch.stack(values)
+            fields.append(torch.stack(values))
         else:
-            batch[key] = torch.tensor(values)
-    return batch
+            fields.append(torch.tensor(values))
+    return type(samples[0])(*fields)

@@ -18,7 +18,7 @@ from torch import nn
 from datasets.mri import ReconData, SliceDataset, make_loader
 from utils.errors import UserError
 
-from .recon import forward, sample_loss
+from .recon import sample_loss
 from .train_loop import Step, optimizer_for, optimizer_step, to_device, train_epoch
 
 State = dict[str, torch.Tensor]
@@ -186,7 +186,7 @@ def make_clients(data: ReconData, fed: Federation, model: nn.Module, recipe: Loc
 @torch.no_grad()
 def latent_size(model: nn.Module, slices: SliceDataset, device: torch.device) -> int:
     sample = slices[0]
-    _, z = model(sample["image"].unsqueeze(0).to(device), return_latent=True)
+    _, z = model(sample.image.unsqueeze(0).to(device), return_latent=True)
     return z.shape[1]
 
 
@@ -197,7 +197,7 @@ def local_update(model: nn.Module, client: Client, round_num: int, recipe: Local
     FL-MR: a fresh optimiser every round. FL-MRCM: the site's persistent optimisers; each source batch is paired
     with a target-site batch, the discriminator learns to tell their latents apart and the network is trained
     to make them alike (flipped codes), with weight `recipe.adv_weight`."""
-    loss_fn = sample_loss(recipe.loss, recipe.kind)
+    loss_fn = sample_loss(recipe.loss)
     adversarial = client.discriminator is not None and target is not None
     optimizer = client.g_optimizer if client.g_optimizer is not None else optimizer_for(
         model.parameters(), recipe.optimizer, recipe.lr)
@@ -218,10 +218,10 @@ def local_update(model: nn.Module, client: Client, round_num: int, recipe: Local
 
             def batch_loss(net: nn.Module, batch: dict) -> Step:
                 target_batch, targets[0] = next_cycled(targets[0], target, recipe, seed + 500, epoch, device)
-                return Step(adversarial_loss(net, client, batch, target_batch, loss_fn, recipe), len(batch["target"]))
+                return Step(adversarial_loss(net, client, batch, target_batch, loss_fn, recipe), len(batch.target))
         else:
             def batch_loss(net: nn.Module, batch: dict) -> Step:
-                return Step(loss_fn(forward(net, batch, recipe.kind), batch).mean(), len(batch["target"]))
+                return Step(loss_fn(batch.predict(net), batch).mean(), len(batch.target))
         stats = train_epoch(model, loader, optimizer, batch_loss, device=device,
                             max_steps=math.ceil(recipe.epoch_share * len(loader)), show=False)
         total, seen = total + stats["loss"] * stats["samples"], seen + stats["samples"]
@@ -243,8 +243,8 @@ def adversarial_loss(model: nn.Module, client: Client, batch: dict, target_batch
     """One FL-MRCM step's discriminator update on detached latents; returns the network's loss, reconstruction +
     alignment (the caller steps the network on it)."""
     disc = client.discriminator
-    out, z = model(batch["image"], return_latent=True)
-    _, z_t = model(target_batch["image"], return_latent=True)
+    out, z = model(batch.image, return_latent=True)
+    _, z_t = model(target_batch.image, return_latent=True)
     source, target = SOURCE.to(z.device).expand(len(z), 2), TARGET.to(z.device).expand(len(z_t), 2)
     d_loss = 0.5 * (F.binary_cross_entropy_with_logits(disc(z.detach()), 1 - source)
                     + F.binary_cross_entropy_with_logits(disc(z_t.detach()), 1 - target))

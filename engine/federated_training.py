@@ -67,7 +67,7 @@ def _train(args: argparse.Namespace, dist: distributed.Dist) -> dict:
     if model_kind(arch) != "image":
         raise UserError("federated training uses the U-Net (--arch unet): FL-MRCM aligns its bottleneck features")
     check_depth_fits(resumed["meta"]["model_kwargs"] if resumed else model_kwargs(arch, args),
-                     min(data.slices("train", "image", fed.sites[:1], train=True)[0]["target"].shape[-2:]))
+                     min(data.slices("train", "image", fed.sites[:1], train=True)[0].target.shape[-2:]))
     if resumed:
         checkpoints.check_compatible(resumed["meta"], data.describe(), str(paths["last"]), arch)
     meta = {**data.describe(), "arch": arch, "kind": "image", "loss": args.loss, "model_id": args.save_model_id,

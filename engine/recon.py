@@ -1,17 +1,17 @@
-"""Reconstruction models on slice batches: which input a network takes, its output in image units, the losses."""
+"""Reconstruction models on typed slice batches (datasets.mri_samples): which sample a network reads, the losses."""
 import argparse
 from typing import Callable
 
 import torch
 from torch import nn
 
-from datasets.mri_transforms import center_crop
+from datasets.mri_samples import MriSample
 from utils.errors import UserError
 from utils.recon_metrics import ssim
 
 RECON_ARCHS = {"unet": "image", "varnet": "kspace"}  # arch -> the sample it reads
 DEFAULT_CHANS = {"unet": 32, "varnet": 18}
-SampleLoss = Callable[[torch.Tensor, dict], torch.Tensor]  # (model output, batch) -> loss per slice
+SampleLoss = Callable[[torch.Tensor, MriSample], torch.Tensor]  # (model output, batch) -> loss per slice
 
 
 def model_kind(arch: str) -> str:
@@ -46,56 +46,29 @@ def check_depth_fits(kwargs: dict, side: int) -> None:
                             f"deepest level needs 2x2 pixels); pass {flag} {deepest} or less")
 
 
-def forward(model: nn.Module, batch: dict, kind: str) -> torch.Tensor:
-    """The model's output for a batch: normalised (N,1,h,w) image for a U-Net, (N,h,w) magnitude for a VarNet."""
-    if kind == "image":
-        return model(batch["image"])
-    out = model(batch["kspace"], batch["mask"], batch["num_low"])
-    return center_crop(out, tuple(batch["target"].shape[-2:]))
-
-
-def to_image(output: torch.Tensor, batch: dict, kind: str) -> torch.Tensor:
-    """Output in the target's units, (N, h, w): a U-Net's is un-normalised with the input's mean and std."""
-    if kind == "image":
-        return output.squeeze(1) * batch["std"].view(-1, 1, 1) + batch["mean"].view(-1, 1, 1)
-    return output
-
-
-def zero_filled(batch: dict, kind: str) -> torch.Tensor:
-    """The zero-filled magnitude image the network improves on, in the target's units."""
-    if kind == "image":
-        return to_image(batch["image"], batch, kind)
-    return batch["zero_filled"]
-
-
-def sample_loss(name: str, kind: str) -> SampleLoss:
+def sample_loss(name: str) -> SampleLoss:
     """Per-slice loss: l1 (on the normalised image for a U-Net, as fastMRI), ssim (1 − SSIM with the volume max),
     or ssim_l1 = SSIM + 1e-5·L1 in image units (seed 000)."""
-    def l1(output: torch.Tensor, batch: dict) -> torch.Tensor:
-        target = batch["norm_target"] if kind == "image" else batch["target"]
-        return (output.float() - target).abs().flatten(1).mean(1)
+    def l1(output: torch.Tensor, batch: MriSample) -> torch.Tensor:
+        return (output.float() - batch.loss_target()).abs().flatten(1).mean(1)
 
-    def ssim_part(output: torch.Tensor, batch: dict) -> torch.Tensor:
-        return 1 - ssim(batch["target"], to_image(output.float(), batch, kind), batch["max_value"])
+    def ssim_part(output: torch.Tensor, batch: MriSample) -> torch.Tensor:
+        return 1 - ssim(batch.target, batch.to_image(output.float()), batch.max_value)
 
-    def ssim_l1(output: torch.Tensor, batch: dict) -> torch.Tensor:
-        image = to_image(output.float(), batch, kind)
-        return ssim_part(output, batch) + 1e-5 * (image - batch["target"]).abs().flatten(1).mean(1)
+    def ssim_l1(output: torch.Tensor, batch: MriSample) -> torch.Tensor:
+        image = batch.to_image(output.float())
+        return ssim_part(output, batch) + 1e-5 * (image - batch.target).abs().flatten(1).mean(1)
 
     return {"l1": l1, "ssim": ssim_part, "ssim_l1": ssim_l1}[name]
 
 
-def with_noisy_targets(batch: dict, rows: torch.Tensor, lam: float, generator: torch.Generator | None = None,
-                       relative: bool = True) -> dict:
+def with_noisy_targets(batch: MriSample, rows: torch.Tensor, lam: float, generator: torch.Generator | None = None,
+                       relative: bool = True) -> MriSample:
     """NL: the targets of `rows` (bool per slice) plus |N(0,1)|·λ·(volume max), or |N(0,1)|·λ as seed 000's code
     adds it when not `relative`, in image and normalised units."""
-    noise = torch.randn(batch["target"].shape, generator=generator, device="cpu").abs().to(batch["target"].device)
-    scale = batch["max_value"].view(-1, 1, 1) if relative else 1.0
-    noise = noise * lam * scale * rows.view(-1, 1, 1)
-    noisy = dict(batch, target=batch["target"] + noise)
-    if "norm_target" in batch:
-        noisy["norm_target"] = batch["norm_target"] + (noise / (batch["std"].view(-1, 1, 1) + 1e-11)).unsqueeze(1)
-    return noisy
+    noise = torch.randn(batch.target.shape, generator=generator, device="cpu").abs().to(batch.target.device)
+    scale = batch.max_value.view(-1, 1, 1) if relative else 1.0
+    return batch.add_to_target(noise * lam * scale * rows.view(-1, 1, 1))
 
 
 def l1_norm(model: nn.Module) -> torch.Tensor:

@@ -10,10 +10,8 @@ from torch import nn
 from tqdm import tqdm
 
 from datasets.mri import ReconData, SliceDataset, make_loader
-from datasets.mri_transforms import center_crop
 from utils.recon_metrics import volume_metrics
 
-from .recon import forward, to_image, zero_filled
 from .train_loop import autocast, to_device
 
 METRICS = ("psnr", "ssim", "nmse")
@@ -51,20 +49,19 @@ def _batches(dataset: SliceDataset, device: torch.device, batch_size: int, num_w
         yield to_device(batch, device)
 
 
-def _volume_stacks(model: nn.Module, dataset: SliceDataset, kind: str, device: torch.device, batch_size: int,
+def _volume_stacks(model: nn.Module, dataset: SliceDataset, device: torch.device, batch_size: int,
                    num_workers: int, amp: torch.dtype | None, show: bool) -> Iterator[tuple]:
     """(volume index, target, output, zero-filled) stacks, one volume at a time, in file order."""
     def rows() -> Iterator[tuple]:
         for batch in _batches(dataset, device, batch_size, num_workers, show):
             with autocast(device, amp):
-                output = to_image(forward(model, batch, kind).float(), batch, kind)
-            yield from zip(batch["volume"].tolist(), batch["target"].cpu(), output.cpu(),
-                           zero_filled(batch, kind).float().cpu())
+                output = batch.to_image(batch.predict(model).float())
+            yield from zip(batch.volume.tolist(), batch.target.cpu(), output.cpu(), batch.zero_filled().float().cpu())
     yield from _stack_volumes(rows())
 
 
 @torch.no_grad()
-def reconstruct_volumes(model: nn.Module, dataset: SliceDataset, kind: str, device: torch.device, *,
+def reconstruct_volumes(model: nn.Module, dataset: SliceDataset, device: torch.device, *,
                         batch_size: int = 8, num_workers: int = 0, amp: torch.dtype | None = None,
                         show: bool = False) -> Iterator[tuple[int, torch.Tensor]]:
     """(volume index, output slices × H × W) one volume at a time, as fastMRI's test steps give them: a U-Net's in its
@@ -74,12 +71,8 @@ def reconstruct_volumes(model: nn.Module, dataset: SliceDataset, kind: str, devi
     def rows() -> Iterator[tuple]:
         for batch in _batches(dataset, device, batch_size, num_workers, show):
             with autocast(device, amp):
-                if kind == "image":
-                    outputs = to_image(model(batch["image"]).float(), batch, kind)
-                else:
-                    outputs = model(batch["kspace"], batch["mask"], batch["num_low"]).float()
-            for i, (v, out) in enumerate(zip(batch["volume"].tolist(), outputs.cpu())):
-                yield v, (out if kind == "image" else center_crop(out, tuple(batch["crop"][i].tolist())))
+                outputs = batch.reconstruct(model)
+            yield from zip(batch.volume.tolist(), (out.cpu() for out in outputs))
     yield from _stack_volumes(rows())
 
 
@@ -94,7 +87,7 @@ def evaluate_recon(model: nn.Module, data: ReconData, split: str, kind: str, dev
     for group in groups or data.groups:
         dataset = data.slices(split, kind, [group])
         rows, baseline = [], []
-        for v, target, output, zf in _volume_stacks(model, dataset, kind, device, batch_size, num_workers, amp, show):
+        for v, target, output, zf in _volume_stacks(model, dataset, device, batch_size, num_workers, amp, show):
             volume = dataset.volumes[v]
             rows.append(volume_metrics(target, output, volume.max_value))
             baseline.append(volume_metrics(target, zf, volume.max_value))

@@ -147,9 +147,9 @@ def examine_recon(args: argparse.Namespace) -> dict:
             starts.append(starts[-1] + v.num_slices)
         for volume, start in list(zip(slices.volumes, starts))[:3]:
             sample = slices[start + volume.num_slices // 2]
-            zf = (sample["image"][0] * sample["std"] + sample["mean"]).numpy()
+            zf = (sample.image[0] * sample.std + sample.mean).numpy()
             examples.append(Example(group, Path(volume.path).name, volume.num_slices // 2, zf, None,
-                                    sample["target"].numpy()))
+                                    sample.target.numpy()))
     if examples and args.save_fig:  # one row per group: zero-filled input, target, their difference
         print(f"samples: {example_figure(examples, args.save_fig, f'{data.name} {args.split}', per_group=1)}")
     if examples and not args.no_gui and plots.has_display():

@@ -52,7 +52,7 @@ def write_submission(args: argparse.Namespace) -> dict:
     written = []
     for group in data.groups:
         dataset = data.slices(args.split, meta["kind"], [group], inference=True)
-        for v, reconstruction in reconstruct_volumes(model, dataset, meta["kind"], device, batch_size=args.batch_size,
+        for v, reconstruction in reconstruct_volumes(model, dataset, device, batch_size=args.batch_size,
                                                      num_workers=args.num_workers, amp=amp_dtype(device, args.amp),
                                                      show=True):
             written.append(save_reconstruction(out_dir / Path(dataset.volumes[v].path).name, reconstruction.numpy()))

@@ -15,7 +15,7 @@ from utils.errors import UserError
 from utils.schedule import lr_factor
 
 from .defaults import default_arch
-from .recon import check_arch_fits, check_depth_fits, forward, model_kind, model_kwargs, sample_loss
+from .recon import check_arch_fits, check_depth_fits, model_kind, model_kwargs, sample_loss
 from .recon_loop import evaluate_recon, mean_psnr
 from .train_loop import BatchLoss, Step, optimizer_for, train_epoch
 from .training import Selection, output_paths, plain_args, read_resume_point, run_training, save_epoch
@@ -26,10 +26,10 @@ def build_model(meta: dict) -> nn.Module:
     return models.create_model(meta["arch"], **meta["model_kwargs"])
 
 
-def plain_loss(name: str, kind: str) -> BatchLoss:
+def plain_loss(name: str) -> BatchLoss:
     """The training loss `name` of a slice batch, averaged over its slices."""
-    loss = sample_loss(name, kind)
-    return lambda model, batch: Step(loss(forward(model, batch, kind), batch).mean(), len(batch["target"]))
+    loss = sample_loss(name)
+    return lambda model, batch: Step(loss(batch.predict(model), batch).mean(), len(batch.target))
 
 
 def train_recon(args: argparse.Namespace) -> dict:
@@ -73,12 +73,12 @@ def fit(meta: dict, data: ReconData, args: argparse.Namespace, device: torch.dev
     kind, amp = meta["kind"], amp_dtype(device, args.amp)
     scaler = torch.amp.GradScaler("cuda", enabled=amp == torch.float16)
     train_set = data.slices("train", kind, groups, train=True, augment=args.mri_aug)
-    check_depth_fits(meta["model_kwargs"], min(train_set[0]["target"].shape[-2:]))
+    check_depth_fits(meta["model_kwargs"], min(train_set[0].target.shape[-2:]))
     steps = -(-len(train_set) // args.batch_size)
     total_steps, warmup = args.epochs * steps, args.warmup_epochs * steps
     val_groups = [g for g in (groups or data.groups) if data.has_split("val", g)]
     selection = Selection("val_psnr", bool(val_groups), resumed=resumed)
-    batch_loss = plain_loss(meta["loss"], kind)
+    batch_loss = plain_loss(meta["loss"])
     if show:
         print(f"training {meta['arch']} on {'+'.join(groups or data.groups)} ({len(train_set)} train slices from "
               f"{len(train_set.volumes)} volumes, {data.challenge}, {data.mask_func.kind} mask "

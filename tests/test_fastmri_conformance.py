@@ -150,14 +150,14 @@ def test_varnet_mask_leaves_the_padded_columns_out_and_the_unet_keeps_them(tmp_p
     expected = drawn.clone()
     expected[:2], expected[20:] = False, False
     sample = SliceDataset([volume], "kspace", mask_func, None, False, 0)[0]
-    assert torch.equal(sample["mask"][0, 0], expected)
-    assert torch.all(sample["kspace"][..., ~expected] == 0) and torch.all(sample["kspace"][..., expected] != 0)
+    assert torch.equal(sample.mask[0, 0], expected)
+    assert torch.all(sample.kspace[..., ~expected] == 0) and torch.all(sample.kspace[..., expected] != 0)
     image = SliceDataset([volume], "image", mask_func, None, False, 0)[0]      # UnetDataTransform: no padding
     whole = rss(ifft2c(torch.from_numpy(k) * drawn))[0]
-    assert torch.allclose(image["mean"], whole.mean(), rtol=1e-5)
+    assert torch.allclose(image.mean, whole.mean(), rtol=1e-5)
     unheaded = write_fastmri(tmp_path / "plain" / "file_pad.h5", k, target=target)   # no header: no padding
     plain = SliceDataset([scan_volume(unheaded, "knee")], "kspace", mask_func, None, False, 0)[0]
-    assert torch.equal(plain["mask"][0, 0], drawn)
+    assert torch.equal(plain.mask[0, 0], drawn)
 
 
 # ---------------------------------------------------------------- crops
@@ -168,12 +168,12 @@ def test_256_columns_and_a_320_target_crop_to_256_square_for_the_unet_and_320_by
     path = write_fastmri(tmp_path / "flair.h5", k, target=target, xml=header((640, 256), (320, 320), 128, 255))
     volume, mask_func = scan_volume(path, "brain"), MaskFunc("random", (0.08,), (4.0,))
     image = SliceDataset([volume], "image", mask_func, None, False, 0)[0]
-    assert image["image"].shape == (1, 256, 256)
-    assert torch.equal(image["target"], center_crop(torch.from_numpy(target[0]), (256, 256)))
+    assert image.image.shape == (1, 256, 256)
+    assert torch.equal(image.target, center_crop(torch.from_numpy(target[0]), (256, 256)))
     varnet = SliceDataset([volume], "kspace", mask_func, None, False, 0)[0]      # center_crop_to_smallest in training
-    assert varnet["target"].shape == (320, 256) and varnet["crop"].tolist() == [256, 256]  # test_step's crop
+    assert varnet.target.shape == (320, 256) and varnet.crop.tolist() == [256, 256]  # test_step's crop
     capped = SliceDataset([volume], "image", mask_func, 200, False, 0)[0]
-    assert capped["image"].shape == (1, 200, 200) and capped["target"].shape == (200, 200)
+    assert capped.image.shape == (1, 200, 200) and capped.target.shape == (200, 200)
     assert recon_crop(None, (320, 320), 640, 368) == (320, 320) and recon_crop(None, (320, 320), 640, 256) == (256, 256)
 
 
@@ -194,14 +194,14 @@ def test_test_files_are_read_with_their_stored_mask_and_only_for_inference(tmp_p
     volume = scan_volume(path, "knee")
     assert not volume.has_target and volume.padding == (1, 23) and volume.max_value == 0.0
     sample = SliceDataset([volume], "kspace", MaskFunc("random", (0.08,), (4.0,)), None, False, 0)[0]
-    assert kept(sample["mask"][0, 0]) == {3, 10, 11, 12, 13}       # column 0 lies in the padding
-    assert sample["num_low"] == 0 and "target" not in sample and sample["crop"].tolist() == [16, 16]
-    num_low, pad = num_low_freqs_and_pad(sample["mask"].unsqueeze(0), 1, torch.tensor([0]))
+    assert kept(sample.mask[0, 0]) == {3, 10, 11, 12, 13}       # column 0 lies in the padding
+    assert sample.num_low == 0 and sample.target.numel() == 0 and sample.crop.tolist() == [16, 16]
+    num_low, pad = num_low_freqs_and_pad(sample.mask.unsqueeze(0), 1, torch.tensor([0]))
     assert num_low.tolist() == [4] and pad.tolist() == [10]           # the VarNet counts the centre 10 ... 13
     data = ReconData({"knee": tmp_path}, MaskFunc("random", (0.08,), (4.0,)), split="test")
     with pytest.raises(UserError, match="file_t.h5.*--submission_dir"):
         data.slices("test", "image")
-    assert data.slices("test", "image", inference=True)[0]["image"].shape == (1, 16, 16)
+    assert data.slices("test", "image", inference=True)[0].image.shape == (1, 16, 16)
     (tmp_path / "test").rename(tmp_path / "train")
     with pytest.raises(UserError, match="no target"):
         ReconData({"knee": tmp_path}, MaskFunc("random", (0.08,), (4.0,))).slices("train", "kspace", train=True)
@@ -235,7 +235,7 @@ def test_main_test_writes_fastmri_submission_files_from_test_files(tmp_path):
     data = ReconData({"knee": tmp_path / "knee"}, MaskFunc("random", (0.08,), (4.0,)), split="test")
     sample = data.slices("test", "kspace", inference=True)[1]                   # file_a, slice 1
     with torch.no_grad():
-        expected = model.eval()(sample["kspace"][None], sample["mask"][None], torch.tensor([0]))[0]
+        expected = model.eval()(sample.kspace[None], sample.mask[None], torch.tensor([0]))[0]
     assert np.allclose(written[1], center_crop(expected, (16, 16)).numpy(), rtol=1e-4, atol=1e-6)
     with pytest.raises(UserError, match="file_a.h5 exists.*--overwrite"):
         main_test.main(flags)

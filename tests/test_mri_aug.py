@@ -28,7 +28,7 @@ def data(tmp_path_factory) -> ReconData:
 
 def targets(dataset, epoch: int) -> list[torch.Tensor]:
     dataset.set_epoch(epoch)
-    return [dataset[i]["target"] for i in range(len(dataset))]
+    return [dataset[i].target for i in range(len(dataset))]
 
 
 def test_augmented_slices_are_turned_targets_seeded_per_epoch(data):

@@ -20,6 +20,7 @@ import main_unlearn
 from arg_parser import build_parser
 from datasets.mri import load_recon
 from datasets.mri_phantoms import generate
+from datasets.mri_samples import VarNetSample
 from engine.recon import with_noisy_targets
 from engine.recon_loop import evaluate_recon
 from engine.recon_report import SliceViewer
@@ -256,10 +257,12 @@ def test_ga_l1_ascent_weight_scales_the_ascent_step(recon):
 
 
 def test_noise_scale_absolute_adds_the_noise_as_it_is():
-    batch = {"target": torch.zeros(2, 4, 4), "max_value": torch.tensor([10.0, 10.0])}
+    batch = VarNetSample(torch.zeros(2, 1, 4, 4), torch.ones(2, 1, 1, 4), torch.zeros(2), torch.zeros(2, 4, 4),
+                         torch.zeros(2, 4, 4), torch.tensor([[4, 4], [4, 4]]), torch.tensor([10.0, 10.0]),
+                         torch.zeros(2), torch.zeros(2))
     rows = torch.tensor([True, False])
-    relative = with_noisy_targets(batch, rows, 0.5, torch.Generator().manual_seed(0))["target"]
-    absolute = with_noisy_targets(batch, rows, 0.5, torch.Generator().manual_seed(0), relative=False)["target"]
+    relative = with_noisy_targets(batch, rows, 0.5, torch.Generator().manual_seed(0)).target
+    absolute = with_noisy_targets(batch, rows, 0.5, torch.Generator().manual_seed(0), relative=False).target
     torch.testing.assert_close(relative, 10 * absolute)
     assert absolute[0].min() >= 0 and absolute[0].max() > 0 and absolute[1].abs().max() == 0
 
@@ -294,7 +297,7 @@ def test_a_method_registered_for_two_families_runs_its_passes_on_an_mri_task(rec
         task = ReconTask(setup.data, setup.forget, setup.meta, setup.device,
                          {"epochs": 1, "lr": 0.01, "batch_size": 64, "optimizer": "sgd", "seed": args.seed}, show=False)
         batches = list(task.loader("forget"))
-        assert len(batches) == 1 and len(batches[0]["target"]) == len(setup.forget.indices)
+        assert len(batches) == 1 and len(batches[0].target) == len(setup.forget.indices)
         model = setup.model.train()
         task.train_loss()(model, to_device(batches[0], setup.device)).loss.backward()
         for name, p in model.named_parameters():

@@ -15,9 +15,10 @@ import torch
 from datasets.mri import (CLAMP, ReconData, SliceDataset, collate, load_recon, make_loader, parse_groups, scan_group,
                           scan_volume)
 from datasets.mri_phantoms import generate
+from datasets.mri_samples import UnetSample, VarNetSample
 from datasets.mri_transforms import center_crop, crop_size, fft2c, ifft2c, rss
 from datasets.subsample import MaskFunc, apply_mask, mask_seed
-from engine.recon import sample_loss, to_image, with_noisy_targets
+from engine.recon import sample_loss, with_noisy_targets
 from utils.errors import UserError
 from utils.recon_metrics import nmse, psnr, ssim, ssim_loss, volume_metrics
 
@@ -196,9 +197,9 @@ def read_file(path: str, key: str, slice_num: int) -> tuple[np.ndarray, np.ndarr
         return hf["kspace"][slice_num], hf[key][slice_num]
 
 
-def same_sample(a: dict, b: dict) -> bool:
-    return a.keys() == b.keys() and all(
-        torch.equal(a[k], b[k]) if torch.is_tensor(a[k]) else a[k] == b[k] for k in a)
+def same_sample(a: UnetSample | VarNetSample, b: UnetSample | VarNetSample) -> bool:
+    return type(a) is type(b) and all(
+        torch.equal(x, y) if torch.is_tensor(x) else x == y for x, y in zip(a, b))
 
 
 @pytest.mark.parametrize("coils", [1, 4])
@@ -208,27 +209,28 @@ def test_image_samples_have_unet_keys_shapes_and_the_files_max(roots, coils):
     ds = data.slices("train", "image")
     assert len(ds) == 2 * 3 and len(data.slices("val", "image")) == 2 * 3 and len(data.slices("test", "image")) == 3
     sample = ds[4]
-    assert {"image", "target", "mean", "std", "max_value", "norm_target", "volume", "slice"} <= set(sample)
-    assert (sample["volume"], sample["slice"]) == (1, 1)
-    assert sample["image"].shape == (1, 32, 32) and sample["image"].dtype == torch.float32
-    assert sample["target"].shape == (32, 32) and sample["norm_target"].shape == (1, 32, 32)
-    assert sample["mean"].shape == () and sample["std"].shape == () and sample["std"] > 0
+    assert isinstance(sample, UnetSample)
+    assert (sample.volume, sample.slice) == (1, 1)
+    assert sample.image.shape == (1, 32, 32) and sample.image.dtype == torch.float32
+    assert sample.target.shape == (32, 32) and sample.norm_target.shape == (1, 32, 32)
+    assert sample.mean.shape == () and sample.std.shape == () and sample.std > 0
     with h5py.File(data.volumes("train")[1].path, "r") as hf:
-        assert float(sample["max_value"]) == pytest.approx(float(hf.attrs["max"]))
-    assert sample["image"].abs().max() <= CLAMP and sample["norm_target"].abs().max() <= CLAMP
+        assert float(sample.max_value) == pytest.approx(float(hf.attrs["max"]))
+    assert sample.image.abs().max() <= CLAMP and sample.norm_target.abs().max() <= CLAMP
 
 
 @pytest.mark.parametrize("coils", [1, 4])
 def test_kspace_samples_have_varnet_keys_and_shapes(roots, coils):
     ds = recon(roots[coils]).slices("val", "kspace")
     sample = ds[2]
-    assert sample["kspace"].shape == (coils, 32, 32) and sample["kspace"].dtype == torch.complex64
-    assert sample["mask"].shape == (1, 1, 32) and sample["mask"].dtype == torch.bool
-    assert sample["num_low"] == round(32 * 0.08)
-    assert sample["mask"][0, 0, centre_block(32, sample["num_low"])].all()
-    assert sample["target"].shape == (32, 32)
-    assert torch.all(sample["kspace"][..., ~sample["mask"][0, 0]] == 0)
-    assert torch.all(sample["kspace"][..., sample["mask"][0, 0]] != 0)
+    assert isinstance(sample, VarNetSample)
+    assert sample.kspace.shape == (coils, 32, 32) and sample.kspace.dtype == torch.complex64
+    assert sample.mask.shape == (1, 1, 32) and sample.mask.dtype == torch.bool
+    assert sample.num_low == round(32 * 0.08)
+    assert sample.mask[0, 0, centre_block(32, sample.num_low)].all()
+    assert sample.target.shape == (32, 32)
+    assert torch.all(sample.kspace[..., ~sample.mask[0, 0]] == 0)
+    assert torch.all(sample.kspace[..., sample.mask[0, 0]] != 0)
 
 
 @pytest.mark.parametrize("coils", [1, 4])
@@ -240,10 +242,10 @@ def test_target_is_the_files_reconstruction_slice_centre_cropped(roots, coils, r
         ds = data.slices("val", kind)
         for i in range(len(ds)):
             sample = ds[i]
-            volume = ds.volumes[sample["volume"]]
-            _, target = read_file(volume.path, TARGET_KEY[coils], sample["slice"])
-            assert sample["target"].shape == (size, size)
-            assert torch.equal(sample["target"], center_crop(torch.from_numpy(target), (size, size)))
+            volume = ds.volumes[sample.volume]
+            _, target = read_file(volume.path, TARGET_KEY[coils], sample.slice)
+            assert sample.target.shape == (size, size)
+            assert torch.equal(sample.target, center_crop(torch.from_numpy(target), (size, size)))
 
 
 @pytest.mark.parametrize("coils", [1, 4])
@@ -252,19 +254,19 @@ def test_unnormalised_image_is_the_zero_filled_magnitude_of_the_masked_kspace(ro
     images, kspaces = data.slices("val", "image"), data.slices("val", "kspace")
     for i in range(len(images)):
         sample = images[i]
-        volume = images.volumes[sample["volume"]]
-        kspace, _ = read_file(volume.path, TARGET_KEY[coils], sample["slice"])
+        volume = images.volumes[sample.volume]
+        kspace, _ = read_file(volume.path, TARGET_KEY[coils], sample.slice)
         mask, _ = MASK(32, np.random.RandomState(mask_seed(Path(volume.path).name)))
         masked = apply_mask(torch.from_numpy(kspace), mask)
-        assert torch.equal(kspaces[i]["kspace"], masked if coils > 1 else masked.unsqueeze(0))
+        assert torch.equal(kspaces[i].kspace, masked if coils > 1 else masked.unsqueeze(0))
         zero_filled = rss(ifft2c(masked)) if coils > 1 else ifft2c(masked).abs()
         zero_filled = center_crop(zero_filled, (24, 24))
-        image = to_image(sample["image"].unsqueeze(0), collate([sample]), "image")[0]
-        inside = sample["image"][0].abs() < CLAMP
+        image = collate([sample]).zero_filled()[0]
+        inside = sample.image[0].abs() < CLAMP
         assert inside.float().mean() > 0.9
         scale = float(zero_filled.max())
         assert torch.allclose(image[inside], zero_filled[inside], atol=1e-5 * scale)
-        assert torch.allclose(kspaces[i]["zero_filled"], zero_filled, atol=1e-6 * scale)
+        assert torch.allclose(kspaces[i].zero_filled_image, zero_filled, atol=1e-6 * scale)
         assert torch.all(image[~inside] < zero_filled[~inside] + 1e-6 * scale)   # clamped at +6 std only
 
 
@@ -275,12 +277,12 @@ def test_unet_image_and_normalised_target_are_clamped_at_six_standard_deviations
     write_h5(tmp_path / "train" / "spike.h5", kspace=fft2c(torch.from_numpy(image)).numpy().astype(np.complex64),
              reconstruction_esc=target)
     sample = recon(tmp_path).slices("train", "image")[0]
-    assert float(sample["image"].max()) == CLAMP and float(sample["norm_target"].max()) == CLAMP
-    assert float(sample["image"].min()) > -CLAMP
-    unclamped = (sample["target"] - sample["mean"]) / sample["std"]
+    assert float(sample.image.max()) == CLAMP and float(sample.norm_target.max()) == CLAMP
+    assert float(sample.image.min()) > -CLAMP
+    unclamped = (sample.target - sample.mean) / sample.std
     assert float(unclamped.max()) > 2 * CLAMP
     inside = unclamped.abs() < CLAMP
-    assert torch.allclose(sample["norm_target"][0][inside], unclamped[inside], atol=1e-4)
+    assert torch.allclose(sample.norm_target[0][inside], unclamped[inside], atol=1e-4)
 
 
 @pytest.mark.parametrize("kind", ["image", "kspace"])
@@ -300,15 +302,15 @@ def test_val_and_test_masks_are_the_same_on_every_read_and_every_dataset(roots, 
     moved = scan_group("b", tmp_path / volume.stem, "val", None, 1.0, 0)
     renamed = scan_group("b", tmp_path / "renamed", "val", None, 1.0, 0)
     original = SliceDataset(first.volumes[:1], "kspace", MASK, None, False, 0)[0]
-    assert torch.equal(SliceDataset(moved, "kspace", MASK, None, False, 7)[0]["mask"], original["mask"])
-    assert not torch.equal(SliceDataset(renamed, "kspace", MASK, None, False, 0)[0]["mask"], original["mask"])
+    assert torch.equal(SliceDataset(moved, "kspace", MASK, None, False, 7)[0].mask, original.mask)
+    assert not torch.equal(SliceDataset(renamed, "kspace", MASK, None, False, 0)[0].mask, original.mask)
 
 
 def test_training_masks_change_with_the_epoch_and_repeat_for_the_same_seed_and_epoch(roots):
     def masks(seed: int, epoch: int) -> torch.Tensor:
         ds = recon(roots[1], seed=seed).slices("train", "kspace", train=True)
         ds.set_epoch(epoch)
-        return torch.stack([ds[i]["mask"] for i in range(len(ds))])
+        return torch.stack([ds[i].mask for i in range(len(ds))])
 
     epoch0 = masks(1, 0)
     assert torch.equal(epoch0, masks(1, 0))
@@ -343,16 +345,16 @@ def test_loader_with_two_workers_gives_the_same_batches_as_no_workers(roots, cac
 
     serial, parallel = batches(0), batches(2)
     assert len(serial) == len(parallel) == 3
-    assert sorted(int(v) * 3 + int(s) for b in serial for v, s in zip(b["volume"], b["slice"])) == list(range(6))
+    assert sorted(int(v) * 3 + int(s) for b in serial for v, s in zip(b.volume, b.slice)) == list(range(6))
     for a, b in zip(serial, parallel):
         assert same_sample(a, b)
-    assert serial[0]["kspace"].shape == (2, 4, 32, 32) and serial[0]["num_low"].tolist() == [3, 3]
+    assert serial[0].kspace.shape == (2, 4, 32, 32) and serial[0].num_low.tolist() == [3, 3]
 
 
 def test_loader_order_is_seeded_per_epoch_and_rows_pick_a_subset(roots):
     ds = recon(roots[1]).slices("train", "image", train=True)
     order = lambda **kw: [(int(v), int(s)) for b in make_loader(ds, 4, **kw)  # noqa: E731
-                          for v, s in zip(b["volume"], b["slice"])]
+                          for v, s in zip(b.volume, b.slice)]
     assert order(shuffle=True, seed=1, epoch=0) == order(shuffle=True, seed=1, epoch=0)
     assert order(shuffle=True, seed=1, epoch=0) != order(shuffle=True, seed=1, epoch=1)
     assert order() == [(v, s) for v in range(2) for s in range(3)]
@@ -360,11 +362,14 @@ def test_loader_order_is_seeded_per_epoch_and_rows_pick_a_subset(roots):
 
 
 def test_collate_refuses_slices_of_different_shapes():
-    a = {"target": torch.zeros(4, 4), "volume": 0}
-    b = {"target": torch.zeros(4, 6), "volume": 1}
+    def sample(width: int, volume: int) -> VarNetSample:
+        return VarNetSample(torch.zeros(1, 4, width), torch.ones(1, 1, width, dtype=torch.bool), 0,
+                            torch.zeros(4, width), torch.zeros(4, width), torch.tensor([4, width]), torch.tensor(1.0),
+                            volume, 0)
+    a, b = sample(4, 0), sample(6, 1)
     with pytest.raises(UserError, match="--batch_size 1"):
         collate([a, b])
-    assert collate([a, a])["volume"].tolist() == [0, 0]
+    assert collate([a, a]).volume.tolist() == [0, 0]
 
 
 # ---------------------------------------------------------------- sample rate, layouts
@@ -397,7 +402,7 @@ def test_load_recon_reads_the_flags(six_volumes):
     assert data.describe() == {"dataset": "knee", "task": "reconstruction", "challenge": "singlecoil",
                                     "groups": ["knee"], "resolution": 12, "mask_type": "equispaced",
                                     "accelerations": [4.0], "center_fractions": [0.08]}
-    assert data.slices("train", "image")[0]["target"].shape == (12, 12)
+    assert data.slices("train", "image")[0].target.shape == (12, 12)
     with pytest.raises(UserError, match="--sample_rate"):
         load_recon(argparse.Namespace(**{**vars(args), "sample_rate": 0.0}))
 
@@ -604,14 +609,14 @@ def test_losses_of_the_target_itself_are_zero_for_both_model_kinds(roots):
     data = recon(roots[4], resolution=24)
     image = collate([data.slices("val", "image")[i] for i in range(3)])
     kspace = collate([data.slices("val", "kspace")[i] for i in range(3)])
-    assert torch.all(image["norm_target"].abs() < CLAMP)            # nothing clamped: the round trip is exact
-    assert torch.allclose(to_image(image["norm_target"], image, "image"), image["target"],
-                          atol=1e-5 * float(image["target"].max()))
+    assert torch.all(image.norm_target.abs() < CLAMP)            # nothing clamped: the round trip is exact
+    assert torch.allclose(image.to_image(image.norm_target), image.target,
+                          atol=1e-5 * float(image.target.max()))
     for name in ("l1", "ssim", "ssim_l1"):
-        assert sample_loss(name, "image")(image["norm_target"], image).shape == (3,)
-        assert torch.allclose(sample_loss(name, "image")(image["norm_target"], image), torch.zeros(3), atol=1e-4)
-        assert torch.allclose(sample_loss(name, "kspace")(kspace["target"], kspace), torch.zeros(3), atol=1e-4)
-        worse = sample_loss(name, "kspace")(kspace["zero_filled"], kspace)
+        assert sample_loss(name)(image.norm_target, image).shape == (3,)
+        assert torch.allclose(sample_loss(name)(image.norm_target, image), torch.zeros(3), atol=1e-4)
+        assert torch.allclose(sample_loss(name)(kspace.target, kspace), torch.zeros(3), atol=1e-4)
+        worse = sample_loss(name)(kspace.zero_filled_image, kspace)
         assert torch.all(worse > 1e-4 if name != "l1" else worse > 0)
 
 
@@ -619,15 +624,15 @@ def test_noisy_targets_add_non_negative_noise_only_on_the_chosen_rows(roots):
     batch = collate([recon(roots[1]).slices("val", "image")[i] for i in range(3)])
     rows = torch.tensor([True, False, True])
     noisy = with_noisy_targets(batch, rows, 0.2, torch.Generator().manual_seed(5))
-    added = noisy["target"] - batch["target"]
-    expected = torch.randn(batch["target"].shape, generator=torch.Generator().manual_seed(5)).abs()
-    expected = expected * 0.2 * batch["max_value"].view(-1, 1, 1) * rows.view(-1, 1, 1)
-    assert torch.all(added[1] == 0) and torch.equal(noisy["norm_target"][1], batch["norm_target"][1])
+    added = noisy.target - batch.target
+    expected = torch.randn(batch.target.shape, generator=torch.Generator().manual_seed(5)).abs()
+    expected = expected * 0.2 * batch.max_value.view(-1, 1, 1) * rows.view(-1, 1, 1)
+    assert torch.all(added[1] == 0) and torch.equal(noisy.norm_target[1], batch.norm_target[1])
     assert torch.all(added[rows] >= 0) and torch.all(added[rows].flatten(1).max(1).values > 0)
-    assert torch.allclose(added, expected, atol=1e-6 * float(batch["max_value"].max()))
-    ratio = added[rows] / (0.2 * batch["max_value"][rows].view(-1, 1, 1))
+    assert torch.allclose(added, expected, atol=1e-6 * float(batch.max_value.max()))
+    ratio = added[rows] / (0.2 * batch.max_value[rows].view(-1, 1, 1))
     assert 0.6 < float(ratio.mean()) < 1.0                            # E|N(0,1)| = 0.80
-    norm_added = noisy["norm_target"] - batch["norm_target"]
-    assert torch.allclose(norm_added[:, 0], added / batch["std"].view(-1, 1, 1), rtol=1e-4, atol=1e-4)
-    assert noisy["image"] is batch["image"] and not torch.equal(noisy["target"], batch["target"])
-    assert torch.equal(with_noisy_targets(batch, rows, 0.0)["target"], batch["target"])
+    norm_added = noisy.norm_target - batch.norm_target
+    assert torch.allclose(norm_added[:, 0], added / batch.std.view(-1, 1, 1), rtol=1e-4, atol=1e-4)
+    assert noisy.image is batch.image and not torch.equal(noisy.target, batch.target)
+    assert torch.equal(with_noisy_targets(batch, rows, 0.0).target, batch.target)

@@ -9,7 +9,7 @@ from torch import nn
 
 from datasets.mri import make_loader
 from engine.federated import local_update, make_clients
-from engine.recon import forward, sample_loss
+from engine.recon import sample_loss
 from engine.recon_training import build_model
 from engine.train_loop import Step, train_epoch
 from utils.device import seed_everything
@@ -38,10 +38,10 @@ def projected_gradient_ascent(model: nn.Module, task: ReconTask) -> nn.Module:
     model.load_state_dict(reference)
     centre = [reference[name] for name, _ in model.named_parameters()]
     optimizer = torch.optim.SGD(model.parameters(), lr=task.hp["lr"])
-    loss = sample_loss(task.meta["loss"], "image")
+    loss = sample_loss(task.meta["loss"])
 
     def ascent(net: nn.Module, batch: dict) -> Step:
-        return Step(-loss(forward(net, batch, "image"), batch).mean(), len(batch["target"]))
+        return Step(-loss(batch.predict(net), batch).mean(), len(batch.target))
 
     for epoch in range(task.hp["ascent_epochs"]):
         batches = make_loader(leaving.slices, rest.recipe.batch_size, shuffle=True, seed=task.hp["seed"], epoch=epoch,

@@ -5,7 +5,7 @@ from torch import nn
 
 from datasets.mri import make_loader
 from engine.gradients import gradient_statistics
-from engine.recon import forward, sample_loss
+from engine.recon import sample_loss
 from engine.train_loop import to_device
 
 from .. import register
@@ -15,11 +15,11 @@ from .task import ReconTask
 
 def loss_importance(model: nn.Module, task: ReconTask, rows: torch.Tensor | None, desc: str) -> dict[str, torch.Tensor]:
     """Mean over batches of the squared gradient of the batch's reconstruction loss, per parameter."""
-    loss = sample_loss(task.meta["loss"], task.kind)
+    loss = sample_loss(task.meta["loss"])
     loader = make_loader(task.train_slices, task.hp["batch_size"], num_workers=task.num_workers, device=task.device,
                          rows=rows)
     return gradient_statistics(model, (to_device(batch, task.device) for batch in loader),
-                               lambda net, batch: loss(forward(net, batch, task.kind), batch).mean(), "mean_square",
+                               lambda net, batch: loss(batch.predict(net), batch).mean(), "mean_square",
                                show=task.show, desc=desc)
 
 

@@ -8,7 +8,7 @@ from torch import nn
 from tqdm import tqdm
 
 from datasets.mri import ReconData, SliceDataset, make_loader
-from engine.recon import forward, l1_norm, sample_loss, with_noisy_targets
+from engine.recon import l1_norm, sample_loss, with_noisy_targets
 from engine.recon_training import plain_loss
 from engine.train_loop import BatchLoss, Step, optimizer_for, train_epoch
 from utils.errors import UserError
@@ -101,8 +101,8 @@ class ReconTask:
     def is_forget(self, batch: dict) -> torch.Tensor:
         """Which slices of a batch come from the forget group."""
         volumes = self.train_slices.volumes
-        return torch.tensor([volumes[v].group == self.forget.group for v in batch["volume"].tolist()],
-                            device=batch["target"].device)
+        return torch.tensor([volumes[v].group == self.forget.group for v in batch.volume.tolist()],
+                            device=batch.target.device)
 
     def model_info(self, model: nn.Module) -> dict:
         """Nothing beyond the original's meta: an unlearned reconstruction network keeps its shape."""
@@ -118,7 +118,7 @@ class ReconTask:
 
     def train_loss(self) -> BatchLoss:
         """The loss the original model was trained with, on a slice batch (unlearn.task.optimise's passes)."""
-        return plain_loss(self.meta["loss"], self.kind)
+        return plain_loss(self.meta["loss"])
 
     def loader(self, which: str, epoch: int = 0) -> "SliceBatches":
         """Batches of the forget group's, a retain share's (--retain_ratio) or all train slices, per epoch."""
@@ -155,7 +155,7 @@ def unlearn_loop(model: nn.Module, task: ReconTask, *, retain: bool, forget: str
     for GA-ℓ1) or by the loss against noisy targets (`forget="noisy"`); the SalUn mask, if any, keeps masked
     weights fixed."""
     rows = task.rows(retain, forget is not None)
-    loss = sample_loss(task.meta["loss"], task.kind)
+    loss = sample_loss(task.meta["loss"])
     noise = torch.Generator().manual_seed(task.hp["seed"])
     optimizer = task.make_optimizer(model)
     mask = task.weight_mask(model)
@@ -167,7 +167,7 @@ def unlearn_loop(model: nn.Module, task: ReconTask, *, retain: bool, forget: str
         if forget == "noisy":
             batch = with_noisy_targets(batch, on_forget, task.hp["noise_lambda"], noise,
                                        relative=task.hp.get("noise_scale", "max") == "max")
-        per_slice = loss(forward(net, batch, task.kind), batch)
+        per_slice = loss(batch.predict(net), batch)
         if forget == "ascent":
             per_slice = torch.where(on_forget, -ascent_weight * per_slice, per_slice)
         total = per_slice.mean()

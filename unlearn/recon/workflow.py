@@ -12,7 +12,7 @@ from datasets.mri import ReconData, load_recon, make_loader
 from engine.family import FEDERATED, RECONSTRUCTION, family_from_meta
 from engine.federated_training import train_federated
 from engine.gradients import gradient_statistics
-from engine.recon import forward, sample_loss
+from engine.recon import sample_loss
 from engine.recon_loop import METRICS, evaluate_recon
 from engine.recon_report import examine_recon, example_figure, test_recon
 from engine.recon_submission import write_submission
@@ -57,11 +57,11 @@ def load_recon_setup(args: argparse.Namespace, forget_from_meta: bool = False) -
 
 def forget_saliency(model: nn.Module, setup: ReconSetup, batch_size: int, num_workers: int = 0) -> dict[str, torch.Tensor]:
     """SalUn's saliency for reconstruction: |Σ over forget slices of ∇θ(−loss)|, per parameter."""
-    kind, loss = setup.meta["kind"], sample_loss(setup.meta["loss"], setup.meta["kind"])
-    slices = setup.data.slices("train", kind, train=True)
+    loss = sample_loss(setup.meta["loss"])
+    slices = setup.data.slices("train", setup.meta["kind"], train=True)
     batches = make_loader(slices, batch_size, num_workers=num_workers, device=setup.device, rows=setup.forget.indices)
     return gradient_statistics(model, (to_device(batch, setup.device) for batch in batches),
-                               lambda net, batch: -loss(forward(net, batch, kind), batch).sum(), "abs_sum")
+                               lambda net, batch: -loss(batch.predict(net), batch).sum(), "abs_sum")
 
 
 def group_metrics(setup: ReconSetup, model: nn.Module, meta: dict, args: argparse.Namespace) -> dict:
