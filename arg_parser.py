@@ -347,6 +347,26 @@ def _output(p: argparse._ArgumentGroup) -> None:
     p.add_argument("--save_fig", default=None, metavar="FILE", help="save the sample figure to this PNG")
 
 
+def tag(text: str) -> tuple[str, int | float | str]:
+    """KEY=VALUE, the value read as a number where it is one."""
+    key, sep, value = text.partition("=")
+    if not sep or not key.isidentifier():
+        raise argparse.ArgumentTypeError(f"{text!r} is not KEY=VALUE (e.g. share=30)")
+    for kind in (int, float):
+        try:
+            return key, kind(value)
+        except ValueError:
+            pass
+    return key, value
+
+
+def _record(p: argparse._ArgumentGroup) -> None:
+    p.add_argument("--label", default=None, help="the row name of this evaluation in tables (default: the method id, "
+                   "or 'original' for a model that forgot nothing)")
+    p.add_argument("--tag", type=tag, action="append", default=[], metavar="KEY=VALUE",
+                   help="a value the --json record carries for the reporters (repeatable), e.g. --tag share=30")
+
+
 GROUPS = {
     "data": _data,
     "model": _model,
@@ -357,10 +377,11 @@ GROUPS = {
     "transfer": _transfer,
     "submission": _submission,
     "output": _output,
+    "record": _record,
     "fl_mrcm_train": functools.partial(_fl_mrcm, phase="train"),
     "fl_mrcm_test": functools.partial(_fl_mrcm, phase="test"),
 }
-GROUP_TITLES = {"fl_mrcm_train": "FL-MRCM's flags (train phase)", "fl_mrcm_test": "FL-MRCM's flags (test phase)"}
+GROUP_TITLES = {"record": "evaluation record (--json)", "fl_mrcm_train": "FL-MRCM's flags (train phase)", "fl_mrcm_test": "FL-MRCM's flags (test phase)"}
 
 
 def build_parser(*groups: str, description: str | None = None) -> Parser:

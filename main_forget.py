@@ -9,11 +9,12 @@ from utils.errors import UserError, run_cli
 def main(argv=None) -> dict:
     args = build_parser("data", "model", "unlearning", "evaluation", "system", "output",
                         description=__doc__).parse_args(argv)
+    from engine.family import family_from_meta
     from unlearn import get_method, masks  # after parsing: --help answers without importing torch
     from unlearn.families import family_for_flags
     from unlearn.workflow import check_outputs, planned_hparams, refuse_flags, unlearn_model
     from utils import checkpoints
-    from utils.io import save_json
+    from utils.results import save_record
 
     if not args.save_dir:
         raise UserError("--save_dir is required: the folder for {unlearn}checkpoint.pt and eval_result.json")
@@ -39,7 +40,7 @@ def main(argv=None) -> dict:
     model, meta = unlearn_model(setup, args, mask, checkpoint.stem)
     report, line = family.forget_report(setup, model, meta, args)
     checkpoints.save_checkpoint(checkpoint, model, meta)
-    save_json(report, result_file)
+    save_record(result_file, report, meta, family_from_meta(meta))
     print(line)
     print(f"saved {checkpoint} and {result_file}")
     return report

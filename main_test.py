@@ -6,7 +6,7 @@ from utils.errors import run_cli
 
 
 def main(argv=None) -> dict:
-    args = build_parser("data", "model", "evaluation", "submission", "system", "output", "fl_mrcm_test",
+    args = build_parser("data", "model", "evaluation", "submission", "system", "output", "record", "fl_mrcm_test",
                         description=__doc__).parse_args(argv)
     from unlearn.families import family_for_flags  # after parsing: --help and flag errors answer without torch
 

@@ -6,17 +6,18 @@ from utils.errors import run_cli
 
 
 def main(argv=None) -> dict:
-    parser = build_parser("data", "model", "unlearning", "evaluation", "transfer", "system", "output",
+    parser = build_parser("data", "model", "unlearning", "evaluation", "transfer", "system", "output", "record",
                           description=__doc__)
     args = parser.parse_args(argv)
-    from unlearn.families import family_for_flags  # after parsing: --help and flag errors answer without torch
-    from utils.io import save_json
+    from engine.family import family_from_meta  # after parsing: --help and flag errors answer without torch
+    from unlearn.families import family_for_flags
+    from utils.results import save_record
 
     family = family_for_flags(args)
-    report = family.unlearn_report(family.load_setup(args, forget_from_meta=True), args)
+    setup = family.load_setup(args, forget_from_meta=True)
+    report = family.unlearn_report(setup, args)
     if args.json:
-        save_json(report, args.json)
-        print(f"wrote {args.json}")
+        save_record(args.json, report, setup.meta, family_from_meta(setup.meta), args.label, dict(args.tag))
     return report
 
 

@@ -7,11 +7,12 @@ import models
 from utils import checkpoints, plots
 from utils.device import amp_dtype, resolve_device
 from utils.errors import UserError
-from utils.io import save_json
 from utils.metrics import class_counts, confusion_matrix, predictions
+from utils.results import save_record
 from utils.tables import format_table
 
 from .evaluation import classification_report, format_report, split_logits
+from .family import family_from_meta
 
 
 def test_classifier(args: argparse.Namespace) -> dict:
@@ -34,8 +35,8 @@ def test_classifier(args: argparse.Namespace) -> dict:
                                       title=f"{args.model_id} on {data.name} {args.split}")
         print(f"confusion matrix: {path}")
     if args.json:
-        save_json({k: report[k] for k in ("accuracy", "auc", "per_class")}, args.json)
-        print(f"wrote {args.json}")
+        save_record(args.json, {k: report[k] for k in ("accuracy", "auc", "per_class")}, meta, family_from_meta(meta),
+                    args.label, dict(args.tag))
     plots.sample_viewer(split.images, labels, data.class_names, title=f"{data.name} {args.split}",
                         predicted=predictions(logits, data.multilabel), seed=args.seed, save_fig=args.save_fig,
                         no_gui=args.no_gui)

@@ -9,9 +9,10 @@ import models
 from datasets.mri import SPLITS, load_recon
 from utils import checkpoints, plots
 from utils.device import amp_dtype, resolve_device
-from utils.io import save_json
+from utils.results import save_record
 from utils.tables import format_table
 
+from .family import family_from_meta
 from .recon_loop import Example, evaluate_recon
 
 
@@ -106,8 +107,7 @@ def test_recon(args: argparse.Namespace) -> dict:
                             title=f"{path.stem} on {data.name} {args.split}")
     print(f"reconstructions: {figure}")
     if args.json:
-        save_json(json_groups(report), args.json)
-        print(f"wrote {args.json}")
+        save_record(args.json, json_groups(report), meta, family_from_meta(meta), args.label, dict(args.tag))
     interactive = not args.no_gui and plots.has_display()
     if args.save_fig or interactive:
         viewer = SliceViewer(report["examples"], f"{path.stem} on {data.name} {args.split}", interactive)

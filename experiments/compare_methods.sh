@@ -34,7 +34,7 @@ unlearn() {
 # evaluate MODEL_ID RETRAIN_ID METHOD SEED: gaps to the retrained model -> $RESULTS/{method}__seed{seed}.json
 evaluate() {
     python main_test_unlearn.py --model_id "$1" --retrain_model_id "$2" --dataset "$DATASET" \
-        --json "$RESULTS/$3__seed$4.json"
+        --label "$3" --json "$RESULTS/$3__seed$4.json"
 }
 
 for seed in $SEEDS; do
@@ -51,4 +51,4 @@ for seed in $SEEDS; do
     done
 done
 
-python -m utils.compare --results "$RESULTS" --out "$OUT/table" --publish "$PUBLISH" --command "$COMMAND"
+python -m utils.report --results "$RESULTS" --out "$OUT/table" --publish "$PUBLISH" --command "$COMMAND"

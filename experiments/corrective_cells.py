@@ -33,14 +33,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--k", default="-1", help="EU-k / CF-k: the last k layers (-1 = all)")
     parser.add_argument("--methods", nargs="+", required=True)
     parser.add_argument("--shares", type=int, nargs="+", required=True, help="deletion shares in percent")
-    parser.add_argument("--results", required=True, help="folder for {method}__del{share}.json")
+    parser.add_argument("--results", required=True, help="folder for the records {method}__del{share}.json")
     args = parser.parse_args(argv)
     if not all(0 < share <= 100 for share in args.shares):
         raise UserError(f"--shares {' '.join(map(str, args.shares))}: each must be in 1..100")
     common = ["--model_dir", args.model_dir, "--dataset", args.dataset]
     original = Path(args.results) / "original__del0.json"
     if not original.exists():
-        main_test_unlearn.main(["--model_id", args.model_id, *common, "--json", str(original)])
+        main_test_unlearn.main(["--model_id", args.model_id, *common, "--label", "original", "--tag", "share=0",
+                                "--json", str(original)])
     for share in args.shares:
         for method in args.methods:
             result = Path(args.results) / f"{method}__del{share}.json"
@@ -50,7 +51,8 @@ def main(argv: list[str] | None = None) -> None:
             unlearned = main_unlearn.main(["--model_id", args.model_id, "--unlearn", method, "--seed", str(args.seed),
                                            "--deletion_size", str(deletion_size(args.forget_set_size, share)),
                                            *extra, *common, "--overwrite"])
-            main_test_unlearn.main(["--model_id", unlearned, *common, "--json", str(result)])
+            main_test_unlearn.main(["--model_id", unlearned, *common, "--label", method, "--tag", f"share={share}",
+                                    "--json", str(result)])
 
 
 if __name__ == "__main__":

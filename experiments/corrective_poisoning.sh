@@ -41,4 +41,4 @@ for seed in $SEEDS; do
         --results "$RESULTS/seed$seed"
 done
 
-python -m utils.corrective_report --results "$RESULTS" --out "$OUT/grid" --publish "$PUBLISH" --command "$COMMAND"
+python -m utils.report --results "$RESULTS" --out "$OUT/grid" --publish "$PUBLISH" --command "$COMMAND"

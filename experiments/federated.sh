@@ -42,7 +42,7 @@ row=0
 on_target() {  # ROW_NAME MODEL_ID
     row=$((row + 1))
     python main_test.py --train_groups "$TARGET:$(eval echo \$SITE_$TARGET)" $COMMON --model_id "$2" --no_gui \
-        --json "$OUT/target_results/$(printf %02d $row)_$1.json"
+        --label "$1" --json "$OUT/target_results/$(printf %02d $row)_$1.json"
 }
 for site in B F H I; do
     python main_train.py --train_groups "$site:$(eval echo \$SITE_$site)" $COMMON $NET --optimizer rmsprop \
@@ -55,7 +55,7 @@ on_target FL-MR fl_mr_last
 python main_train.py --federated mrcm $SITES $NET --train_dataset BFHI --test_dataset "$TARGET" --num_users 4 \
     --local_ep 1 --local_bs "$LOCAL_BS" --epochs "$ROUNDS" --save_model_id fl_mrcm --overwrite
 on_target FL-MRCM fl_mrcm_last
-python -m utils.recon_compare --results "$OUT/target_results" --out "$OUT/target" \
+python -m utils.report --results "$OUT/target_results" --out "$OUT/target/table" \
     --title "Target site $TARGET: single-site models vs FL-MR vs FL-MRCM" \
     --publish "${PUBLISH}_target" --command "$COMMAND"
 
@@ -66,7 +66,7 @@ unlearn() {  # METHOD: print the id of the checkpoint written
 }
 evaluate() {  # NN_ROW MODEL_ID
     python main_test_unlearn.py $SITES --model_id "$2" --forget_site "$LEAVING" --retrain_model_id "$RETRAIN" \
-        --json "$OUT/unlearn_results/$1.json"
+        --label "${1#*_}" --json "$OUT/unlearn_results/$1.json"
 }
 RETRAIN=$(unlearn fl_retrain)
 evaluate 01_original fl_mr_last
@@ -76,7 +76,7 @@ for method in $METHODS; do
     n=$((n + 1))
     evaluate "$(printf %02d $n)_$method" "$(unlearn "$method")"
 done
-python -m utils.recon_compare --results "$OUT/unlearn_results" --out "$OUT/unlearn" \
+python -m utils.report --results "$OUT/unlearn_results" --out "$OUT/unlearn/table" \
     --title "Site $LEAVING leaves the FL-MR federation: every site's test quality" \
     --publish "${PUBLISH}_unlearn" --metrics psnr --command "$COMMAND"
 

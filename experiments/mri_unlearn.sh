@@ -79,7 +79,7 @@ evaluate() {  # ROW_NAME MODEL_ID: the seed-000 row of one model -> $RESULTS/NN_
     local name
     name=$(printf %02d_%s $row "$1")
     python "$REPO/main_test_unlearn.py" $COMMON --model_id "$2" --forget_group "$FORGET" --retrain_model_id "$ORACLE" \
-        --json "$RESULTS/$name.json" --save_fig "$PICTURES/$name.png"
+        --label "$1" --json "$RESULTS/$name.json" --save_fig "$PICTURES/$name.png"
 }
 unlearn() {  # METHOD [FLAGS...]: forget the group; print the id of the checkpoint written
     local method=$1; shift
@@ -108,7 +108,7 @@ for method in $METHODS; do
     esac
 done
 
-python -m utils.recon_compare --results "$RESULTS" --out "$OUT" \
+python -m utils.report --results "$RESULTS" --out "$OUT/table" \
     --title "Forgetting $FORGET: test-set quality per group (mean ± std over volumes)" \
     --metrics psnr,ssim --command "$COMMAND" ${PUBLISH:+--publish "$PUBLISH"}
 echo "pictures: $PICTURES/" >&2

@@ -42,7 +42,7 @@ unlearn() {
 # evaluate MODEL_ID NAME [flags]: forgetting metrics, kNN transfer and CKA to the retrained model -> $RESULTS/NAME.json
 evaluate() {
     python main_test_unlearn.py --model_id "$1" --dataset "$DATASET" --retrain_model_id "$RETRAIN" \
-        --knn_dataset "$KNN_DATASET" --cka_with "$RETRAIN" --json "$RESULTS/$2.json" "${@:3}"
+        --knn_dataset "$KNN_DATASET" --cka_with "$RETRAIN" --label "$2" --json "$RESULTS/$2.json" "${@:3}"
 }
 
 python main_train.py --save_model_id "$ORIGINAL" --dataset "$DATASET" --arch "$ARCH" --epochs "$EPOCHS" \
@@ -56,4 +56,4 @@ for method in $METHODS; do
     evaluate "$(unlearn "$method")" "$method"
 done
 
-python -m utils.transfer_report --results "$RESULTS" --out "$OUT/table" --publish "$PUBLISH" --command "$COMMAND"
+python -m utils.report --results "$RESULTS" --out "$OUT/table" --publish "$PUBLISH" --command "$COMMAND"

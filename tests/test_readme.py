@@ -64,16 +64,19 @@ def test_published_files_state_command_machine_date_and_note(tmp_path, monkeypat
     assert rows == [{"a": "1.23457", "b": ""}]
 
 
-def unlearn_json(path: Path, **metrics: float) -> None:
+def unlearn_json(path: Path, label: str, seed: int = 1, tags: dict | None = None, family: str = "classification",
+                 **metrics) -> None:
+    """An evaluation record as main_test_unlearn.py --json writes it (the reporters never read the file name)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(metrics))
+    meta = {"model_id": f"{label}_s{seed}", "args": {"seed": seed}}
+    path.write_text(json.dumps(results.evaluation_record(metrics, meta, family, label, tags)))
 
 
 def test_compare_publishes_mean_and_std_over_seeds_with_the_js_column(tmp_path, cli):
     common = {"RA": 99.0, "TA": 98.0, "MIA": 100.0, "unlearn_time_s": 1.0}
     for seed, (ua, js) in enumerate([(90.0, 0.1), (100.0, 0.3)], 1):
-        unlearn_json(tmp_path / "r" / f"GA__seed{seed}.json", UA=ua, avg_gap=ua / 10, js_to_retrain=js, **common)
-        unlearn_json(tmp_path / "r" / f"retrain__seed{seed}.json", UA=100.0, avg_gap=0.0, js_to_retrain=0.0, **common)
+        unlearn_json(tmp_path / "r" / f"GA__seed{seed}.json", "GA", seed, UA=ua, avg_gap=ua / 10, js_to_retrain=js, **common)
+        unlearn_json(tmp_path / "r" / f"retrain__seed{seed}.json", "retrain", seed, UA=100.0, avg_gap=0.0, js_to_retrain=0.0, **common)
     code, _, err = cli(compare.main, "--results", str(tmp_path / "r"), "--out", str(tmp_path / "t"),
                        "--publish", str(tmp_path / "pub"), "--command", "SEEDS='1 2' bash c.sh")
     assert code == 0, err
@@ -87,9 +90,9 @@ def test_compare_publishes_mean_and_std_over_seeds_with_the_js_column(tmp_path, 
 def test_corrective_report_publishes_each_method_by_share_over_seeds(tmp_path, cli):
     for seed, asr in ((1, 10.0), (2, 30.0)):
         folder = tmp_path / "r" / f"seed{seed}"
-        unlearn_json(folder / "original__del0.json", clean_test_accuracy=99.0, attack_success_rate=99.0)
+        unlearn_json(folder / "original__del0.json", "original", seed, {"share": 0}, clean_test_accuracy=99.0, attack_success_rate=99.0)
         for share in (50, 100):
-            unlearn_json(folder / f"EU__del{share}.json", clean_test_accuracy=98.0 + seed, attack_success_rate=asr / share,
+            unlearn_json(folder / f"EU__del{share}.json", "EU", seed, {"share": share}, clean_test_accuracy=98.0 + seed, attack_success_rate=asr / share,
                          unlearn_time_s=2.0)
     code, _, err = cli(corrective_report.main, "--results", str(tmp_path / "r"), "--out", str(tmp_path / "grid"),
                        "--publish", str(tmp_path / "pub"))
@@ -107,9 +110,8 @@ def test_corrective_report_publishes_each_method_by_share_over_seeds(tmp_path, c
 def recon_json(path: Path, psnr: float, time_s: float | None) -> None:
     groups = {g: {"psnr": psnr + i, "psnr_std": 0.5, "ssim": 0.8, "ssim_std": 0.01, "nmse": 0.1, "nmse_std": 0.01}
               for i, g in enumerate(("brain", "knee"))}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps({"groups": groups, "unlearn_time_s": time_s, "rte_ratio": None if time_s is None else
-                                time_s / 10}))
+    unlearn_json(path, path.stem.split("_", 1)[1], family="federated", groups=groups, unlearn_time_s=time_s,
+                 rte_ratio=None if time_s is None else time_s / 10)
 
 
 @pytest.mark.parametrize("metrics, shown, hidden", [("psnr", ["brain PSNR", "knee PSNR", "Time (s)"], ["SSIM", "Gap"]),
@@ -144,3 +146,36 @@ def test_mri_protocol_script_refuses_a_forget_group_it_was_not_given():
     run = subprocess.run(["bash", "experiments/mri_unlearn.sh", "--groups", "a:x,b:y", "--forget", "c"], cwd=ROOT,
                          capture_output=True, text=True)
     assert run.returncode == 2 and run.stderr.count("\n") == 1 and "--forget c" in run.stderr
+
+
+def test_an_evaluation_writes_one_record_that_the_reporter_reads_by_its_contents(unlearn_env, tmp_path, cli):
+    import main_test_unlearn
+    out = tmp_path / "r" / "any_name.json"
+    code, _, err = cli(main_test_unlearn.main, "--model_id", unlearn_env["retrain_id"], "--class_to_forget", "3",
+                       "--retrain_model_id", unlearn_env["retrain_id"], "--label", "Oracle", "--tag", "round=3",
+                       "--tag", "note=x", "--json", str(out),
+                       *unlearn_env["common"])
+    assert code == 0, err
+    record = json.loads(out.read_text())
+    assert set(results.RECORD_KEYS) <= set(record) and record["schema"] == results.RECORD_SCHEMA
+    assert record["label"] == "Oracle" and record["tags"] == {"round": 3, "note": "x"}
+    assert record["model_id"] == unlearn_env["retrain_id"] and record["parent"] == unlearn_env["model_id"].removesuffix("_best")
+    assert record["family"] == "classification" and record["method"] == "retrain" and record["seed"] == 1
+    assert record["forget"]["size"] > 0 and "indices" not in record["forget"]
+    assert record["code_version"] and "CPU cores" in record["machine"] and "UA" in record
+    from utils import report
+    code, stdout, err = cli(report.main, "--results", str(tmp_path / "r"), "--out", str(tmp_path / "grid"))
+    assert code == 0 and "the compare view" in stdout, err
+    assert "Oracle,1," in (tmp_path / "grid.csv").read_text()
+
+
+def test_the_reporter_refuses_files_that_are_not_records_and_folders_that_mix_kinds(tmp_path, cli):
+    from utils import report
+    unlearn_json(tmp_path / "mixed" / "a.json", "GA", UA=1.0, avg_gap=0.1)
+    recon_json(tmp_path / "mixed" / "01_b.json", 20.0, None)
+    expect_user_error(cli(report.main, "--results", str(tmp_path / "mixed"), "--out", str(tmp_path / "t")),
+                      "mix compare and recon", "--view")
+    (tmp_path / "old").mkdir()
+    (tmp_path / "old" / "GA__seed1.json").write_text(json.dumps({"UA": 1.0}))
+    expect_user_error(cli(report.main, "--results", str(tmp_path / "old"), "--out", str(tmp_path / "t")),
+                      "GA__seed1.json is not an evaluation record", "--json")

@@ -50,6 +50,7 @@ def test_trained_unet_beats_the_zero_filled_input_by_3_db(recon):
         assert groups[name]["psnr"] >= groups[name]["zero_filled"]["psnr"] + 3, groups[name]
     written = json.loads((recon["work"] / "orig.json").read_text())
     assert set(written["groups"]) == {"brain", "knee"}
+    assert written["family"] == "reconstruction" and written["label"] == "original" and written["model_id"] == "orig"
     assert {"psnr", "ssim", "nmse"} <= set(written["groups"]["knee"])
     assert (recon["work"] / "runs" / "orig_best" / "reconstructions_test.png").is_file()
 

@@ -10,6 +10,7 @@ import examine_dataset
 import main_test
 import main_train
 import models
+from utils.results import RECORD_KEYS
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -50,7 +51,7 @@ def test_main_test_json_has_the_documented_keys(trained_digits, cli, tmp_path):
                           "--save_fig", str(tmp_path / "grid.png"))
     assert code == 0
     result = json.loads(out.read_text())
-    assert set(result) == {"accuracy", "auc", "per_class"}
+    assert set(result) == {"accuracy", "auc", "per_class", *RECORD_KEYS}            # the metrics in an evaluation record
     assert result["accuracy"] == summary["test_acc"]
     assert 0.9 < result["auc"] <= 1.0 and list(result["per_class"]) == [str(d) for d in range(10)]
     assert "overall accuracy" in stdout and (tmp_path / "grid.png").stat().st_size > 1000

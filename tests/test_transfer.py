@@ -162,13 +162,18 @@ def test_main_test_unlearn_reports_knn_accuracy_and_cka(unlearn_env, tmp_path, c
 
 def test_transfer_report_writes_table_csv_and_figure_original_and_retrain_first(tmp_path, cli):
     from utils import transfer_report
+    from utils.results import evaluation_record
+
+    def record(row: dict, label: str) -> str:
+        return json.dumps(evaluation_record(row, {"model_id": label, "args": {"seed": 1}}, "classification", label))
+
     results = tmp_path / "results"
     results.mkdir()
     for i, method in enumerate(["SPKD", "retrain", "original", "FT"]):
         row = {"UA": 100.0 - i, "RA": 99.0, "TA": 98.0, "MIA": 97.0, "avg_gap": 0.5 * i, "knn_accuracy": 90.0 + i,
                "cka": 0.9 + 0.01 * i, "unlearn_time_s": None if method == "original" else 1.5,
                "knn_dataset": "imagefolder:x", "cka_with": "r"}
-        (results / f"{method}.json").write_text(json.dumps(row))
+        (results / f"{method}.json").write_text(record(row, method))
     code, stdout, err = cli(transfer_report.main, "--results", str(results), "--out", str(tmp_path / "table"))
     assert code == 0, err
     table = (tmp_path / "table.md").read_text().splitlines()
@@ -176,6 +181,6 @@ def test_transfer_report_writes_table_csv_and_figure_original_and_retrain_first(
     assert "| original | 98.00 |" in table[2] and table[2].rstrip().endswith("| - |")
     assert (tmp_path / "table.csv").read_text().startswith("method,UA,RA,TA,MIA,avg_gap,knn_accuracy,cka,unlearn_time_s")
     assert (tmp_path / "table.png").stat().st_size > 0
-    (results / "GA.json").write_text(json.dumps({**row, "cka": None}))
+    (results / "GA.json").write_text(record({**row, "cka": None}, "GA"))
     code, _, err = cli(transfer_report.main, "--results", str(results), "--out", str(tmp_path / "table"))
     assert code == 2 and "evaluate with --cka_with" in err

@@ -3,10 +3,9 @@ over seeds (retrain first, as in the SalUn paper) and a figure of Avg. Gap again
 
     python -m utils.compare --results runs/compare_Digits/results --out runs/compare_Digits/table
 
-reads every {method}__seed{seed}.json that main_test_unlearn.py --json wrote, and writes table.md, table.csv
-and table.png; with --publish results/NAME also results/NAME.md and .csv (mean and std per method) for the README."""
+reads every evaluation record (main_test_unlearn.py --json) in the folder, a row per record: its label (the method
+id unless --label named it) and its seed; writes table.md, table.csv and table.png; with --publish results/NAME also results/NAME.md and .csv (mean and std per method) for the README."""
 import math
-import re
 import statistics
 from pathlib import Path
 from typing import Sequence
@@ -15,12 +14,11 @@ from . import tables
 from .errors import UserError, run_cli
 from .io import save_csv, save_text
 from .plots import finish, pyplot
-from .results import publish, read_record, report_parser
+from .results import load_records, publish, report_parser
 
 # result key -> (table heading, number format)
 COLUMNS = {"UA": ("UA", ".2f"), "RA": ("RA", ".2f"), "TA": ("TA", ".2f"), "MIA": ("MIA", ".2f"),
            "avg_gap": ("Avg. Gap", ".2f"), "js_to_retrain": ("JS", ".4f"), "unlearn_time_s": ("Time (s)", ".1f")}
-RESULT_FILE = re.compile(r"(?P<method>.+)__seed(?P<seed>-?\d+)\.json")
 REFERENCE = "retrain"
 
 
@@ -30,26 +28,18 @@ def method_order(method: str) -> tuple[bool, str, bool]:
     return name != REFERENCE, name.removesuffix("_with_salun"), name.endswith("_with_salun")
 
 
-def read_result(path: Path) -> dict:
-    """One result row from a {method}__seed{seed}.json written by main_test_unlearn.py --json."""
-    match = RESULT_FILE.fullmatch(path.name)
-    if match is None:
-        raise UserError(f"{path}: result files must be named {{method}}__seed{{seed}}.json")
-    report = read_record(path, COLUMNS)
-    if report["avg_gap"] is None:
-        raise UserError(f"{path} has no gap to a retrained model; evaluate with --retrain_model_id")
-    return {"method": match["method"], "seed": int(match["seed"]), **{key: report[key] for key in COLUMNS}}
+def read_result(record: dict) -> dict:
+    """One result row (method = the record's label, seed, the columns) from an evaluation record."""
+    if record["avg_gap"] is None:
+        raise UserError(f"the record of {record['model_id']} ({record['label']}) has no gap to a retrained model; "
+                        f"evaluate it with --retrain_model_id")
+    return {"method": record["label"], "seed": record["seed"], **{key: record[key] for key in COLUMNS}}
 
 
 def load_results(folder: str | Path) -> list[dict]:
     """Every result row in `folder`, sorted by method (retrain first) and seed."""
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise UserError(f"--results {folder}: no such folder; point it at the folder of main_test_unlearn.py --json files")
-    files = sorted(folder.glob("*.json"))
-    if not files:
-        raise UserError(f"--results {folder} holds no .json files; run main_test_unlearn.py --json {folder}/METHOD__seedS.json")
-    return sorted((read_result(path) for path in files), key=lambda row: (method_order(row["method"]), row["seed"]))
+    records = load_records(folder, COLUMNS, "main_test_unlearn.py --retrain_model_id ID --json FOLDER/METHOD__seedS.json")
+    return sorted(map(read_result, records), key=lambda row: (method_order(row["method"]), row["seed"]))
 
 
 def mean_std(values: list[float | None]) -> tuple[float, float]:
@@ -113,7 +103,7 @@ def gap_time_figure(summary: list[dict], path: str | Path) -> Path:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    args = report_parser(__doc__, "{method}__seed{seed}.json files").parse_args(argv)
+    args = report_parser(__doc__, "evaluation records (main_test_unlearn.py --json)").parse_args(argv)
     rows = load_results(args.results)
     summary = summarise(rows)
     written = [save_text(markdown_table(summary) + "\n", f"{args.out}.md"), write_csv(rows, f"{args.out}.csv"),

@@ -6,10 +6,10 @@ swap) and of the clean accuracy, mean ± std over seeds.
     python -m utils.corrective_report --results runs/corrective_poisoning_Digits/results \
         --out runs/corrective_poisoning_Digits/grid --publish results/corrective_poisoning_digits
 
-reads every seed{S}/{method}__del{percent}.json (or {method}__del{percent}.json: one seed) that
-main_test_unlearn.py --json wrote; original__del0.json is the model before unlearning."""
+reads every evaluation record under the folder (main_test_unlearn.py --json, as experiments/corrective_cells.py
+writes them): its label is the method (`original`: the model before unlearning), its seed the run's, and its tag
+`share` the percentage of the manipulated set the unlearner knew."""
 import math
-import re
 from pathlib import Path
 from typing import Sequence
 
@@ -18,11 +18,9 @@ from .compare import mean_std
 from .errors import UserError, run_cli
 from .io import save_csv
 from .plots import finish, pyplot
-from .results import publish, read_record, report_parser
+from .results import load_records, publish, report_parser
 from .tables import format_table
 
-RESULT_FILE = re.compile(r"(?P<method>.+)__del(?P<share>\d+)\.json")
-SEED_FOLDER = re.compile(r"seed(?P<seed>-?\d+)")
 METRICS = ["clean_test_accuracy", "attack_success_rate", "patched_test_accuracy", "confusion",
            "confused_pair_accuracy", "other_classes_accuracy", "deletion_accuracy", "unidentified_accuracy",
            "unlearn_time_s"]
@@ -30,27 +28,22 @@ HEADLINE = {"attack_success_rate": "Attack success rate (%)", "confusion": "Conf
 ORIGINAL = "original"
 
 
-def read_row(path: Path, seed: int) -> dict:
-    """One row: seed, method, deletion share (%) and every corrective metric the file holds."""
-    match = RESULT_FILE.fullmatch(path.name)
-    if match is None:
-        raise UserError(f"{path}: result files must be named {{method}}__del{{percent}}.json")
-    report = read_record(path)
-    return {"seed": seed, "method": match["method"], "deletion_share": int(match["share"]),
-            **{key: report[key] for key in METRICS if report.get(key) is not None}}
+def read_row(record: dict) -> dict:
+    """One row: seed, method, deletion share (%) and every corrective metric the record holds."""
+    if "share" not in record["tags"]:
+        raise UserError(f"the record of {record['model_id']} ({record['label']}) has no tag share; evaluate it with "
+                        f"--tag share=PERCENT (the share of the manipulated set the unlearner knew)")
+    return {"seed": record["seed"], "method": record["label"], "deletion_share": record["tags"]["share"],
+            **{key: record[key] for key in METRICS if record.get(key) is not None}}
 
 
 def load_rows(folder: str | Path) -> list[dict]:
-    """Every row under `folder` (seed{S}/ sub-folders, or the files themselves as seed 0), sorted."""
-    folder = Path(folder)
-    rows = [read_row(path, 0) for path in sorted(folder.glob("*.json"))] if folder.is_dir() else []
-    for sub in sorted(folder.iterdir()) if folder.is_dir() else []:
-        if sub.is_dir() and (match := SEED_FOLDER.fullmatch(sub.name)):
-            rows += [read_row(path, int(match["seed"])) for path in sorted(sub.glob("*.json"))]
-    if not rows:
-        raise UserError(f"--results {folder} holds no result files; run main_test_unlearn.py --json "
-                        f"{folder}/seed1/METHOD__delP.json")
-    return sorted(rows, key=lambda r: (r["method"].lower(), r["deletion_share"], r["seed"]))
+    """Every row under `folder` (and its sub-folders), sorted by method, share and seed."""
+    records = load_records(folder, hint="main_test_unlearn.py --label METHOD --tag share=P --json FOLDER/NAME.json")
+    if not any(key in record for record in records for key in METRICS[:-1]):
+        raise UserError(f"the records in {folder} hold no corrective measure ({', '.join(METRICS[:-1])}): evaluate "
+                        f"models trained on a manipulated set (main_train.py --dataset_method ...)")
+    return sorted(map(read_row, records), key=lambda r: (r["method"].lower(), r["deletion_share"], r["seed"]))
 
 
 def summarise(rows: list[dict]) -> list[dict]:

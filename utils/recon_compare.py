@@ -4,30 +4,24 @@ main_test_unlearn.py --json files.
 
     python -m utils.recon_compare --results runs/mri_unlearn/results --out runs/mri_unlearn/table
 
-reads every {nn}_{row}.json (rows in the order of nn) and writes table.md, table.csv and table.png; with
---publish results/NAME also results/NAME.md and .csv (--metrics chooses their columns) for the README."""
-import json
-import re
+reads every evaluation record in the folder (main_test_unlearn.py or main_test.py --json; a row per record, named
+by its --label, in the order of the file names) and writes table.md, table.csv and table.png; with --publish
+results/NAME also results/NAME.md and .csv (--metrics chooses their columns) for the README."""
 from pathlib import Path
 from typing import Sequence
 
 from . import tables
-from .cli import Parser
 from .errors import UserError, run_cli
 from .io import save_csv, save_text
 from .plots import finish, pyplot
-from .results import publish
+from .results import load_records, publish, report_parser
 
-RESULT_FILE = re.compile(r"(?P<order>\d+)_(?P<row>.+)\.json")
 METRICS = (("psnr", "PSNR", ".2f"), ("ssim", "SSIM", ".3f"), ("nmse", "NMSE", ".4f"))
 
 
 def read_results(folder: Path) -> list[tuple[str, dict]]:
-    """(row name, report) in file order."""
-    files = [(m, p) for p in folder.glob("*.json") if (m := RESULT_FILE.fullmatch(p.name))]
-    if not files:
-        raise UserError(f"no {{nn}}_{{row}}.json results in {folder}; run experiments/mri_unlearn.sh")
-    return [(m["row"], json.loads(p.read_text())) for m, p in sorted(files, key=lambda mp: int(mp[0]["order"]))]
+    """(row name, record) in the order of the file names."""
+    return [(record["label"], record) for record in load_records(folder, ["groups"], "experiments/mri_unlearn.sh")]
 
 
 def table_rows(results: list[tuple[str, dict]]) -> tuple[list[str], list[dict]]:
@@ -101,31 +95,25 @@ def figure(columns: list[str], rows: list[dict], path: Path, title: str) -> Path
 
 
 def main(argv: Sequence[str] | None = None) -> Path:
-    parser = Parser(description=__doc__)
-    parser.add_argument("--results", required=True, help="folder of {nn}_{row}.json from main_test_unlearn.py --json")
-    parser.add_argument("--out", required=True, help="folder for table.md, table.csv, table.png")
+    parser = report_parser(__doc__, "evaluation records of reconstruction models", publish_example="results/mri_unlearn")
     parser.add_argument("--title", default="Test-set quality per group (mean ± std over volumes)", help="figure title")
-    parser.add_argument("--publish", help="also write PREFIX.md and PREFIX.csv with provenance (e.g. results/mri_unlearn)")
     parser.add_argument("--metrics", default="psnr,ssim,nmse", help="columns of the --publish table: psnr,ssim,nmse")
-    parser.add_argument("--command", default="", help="the command that made the results, stated in the --publish files")
     args = parser.parse_args(argv)
     chosen = [m for m in args.metrics.split(",") if m]
     unknown = [m for m in chosen if m not in {key for key, _, _ in METRICS}]
     if unknown or not chosen:
         raise UserError(f"--metrics {args.metrics}: choose from psnr, ssim, nmse (comma-separated)")
     columns, rows = table_rows(read_results(Path(args.results)))
-    out = Path(args.out)
     text = markdown(columns, rows)
-    save_text(text + "\n", out / "table.md")
-    save_csv(rows, out / "table.csv")
-    figure(columns, rows, out / "table.png", args.title)
+    written = [save_text(text + "\n", f"{args.out}.md"), save_csv(rows, f"{args.out}.csv"),
+               figure(columns, rows, Path(f"{args.out}.png"), args.title)]
     print(text)
-    print(f"wrote {out}/table.md, table.csv, table.png")
+    print(f"wrote {', '.join(map(str, written))}")
     if args.publish:
         labels = {label for key, label, _ in METRICS if key in chosen}
         shown = [c for c in columns if c.rsplit(" ", 1)[1] in labels]
         publish(args.publish, markdown(shown, rows, drop_empty=True), rows, args.command or "python -m utils.recon_compare")
-    return out
+    return Path(args.out)
 
 
 if __name__ == "__main__":

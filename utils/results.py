@@ -1,6 +1,11 @@
-"""Published results: one table (or a few) as results/NAME.md and results/NAME.csv, each file stating the command
-that made it, the machine it ran on and the date; `python -m utils.readme_tables` copies the .md into README.md.
+"""Evaluation records and published results.
 
+Every evaluation (main_test.py / main_test_unlearn.py --json) writes one record: a JSON object with the keys of
+RECORD_KEYS (which model, what it forgot and how, where and with which code it was evaluated) and the metrics of its
+family beside them. The reporters (`python -m utils.report`) read records only, never file names.
+
+Published results are one table (or a few) as results/NAME.md and results/NAME.csv, each file stating the command
+that made it, the machine it ran on and the date; `python -m utils.readme_tables` copies the .md into README.md.
 RESULTS_NOTE in the environment adds a sentence to the header (e.g. "other processes shared the cores")."""
 import csv
 import datetime
@@ -9,6 +14,7 @@ import json
 import os
 import platform
 import shlex
+import subprocess
 import sys
 from pathlib import Path
 from typing import Sequence
@@ -17,7 +23,7 @@ import torch
 
 from .cli import Parser
 from .errors import UserError
-from .io import save_text
+from .io import save_json, save_text
 
 RESULTS_DIR = Path("results")
 
@@ -92,14 +98,74 @@ def report_parser(description: str, results: str, outputs: str = "PREFIX.md, PRE
     return parser
 
 
+RECORD_SCHEMA = 1
+# schema: this layout's version; label: the row name in tables (--label; else the method id, or "original");
+# model_id / parent: the checkpoint and the one it was unlearned from; family: classification, reconstruction or
+# federated; method, hparams: the unlearning method and its knobs (None for a trained model); forget: what it
+# forgot (the forget flags, the set's size; no indices); seed: the run's --seed; tags: --tag KEY=VALUE (a grid's
+# coordinates, e.g. share=30); machine, code_version (git commit, "+dirty" with local changes), written (UTC).
+RECORD_KEYS = ("schema", "label", "model_id", "parent", "family", "method", "hparams", "forget", "seed", "tags",
+               "machine", "code_version", "written")
+
+
+def code_version() -> str:
+    """The git commit of this code (short hash, "+dirty" when tracked files changed), or "unknown" outside git."""
+    root = Path(__file__).resolve().parent.parent
+    try:
+        commit = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], cwd=root, capture_output=True, text=True,
+                                timeout=10, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
+                               capture_output=True, text=True, timeout=10, check=True).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return commit + ("+dirty" if dirty else "")
+
+
+def evaluation_record(metrics: dict, meta: dict, family: str, label: str | None = None,
+                      tags: dict | None = None) -> dict:
+    """The record of one evaluation: the identity of the checkpoint whose `meta` is given, then its `metrics`."""
+    unlearned = meta.get("unlearn", {})
+    run_args = meta.get("unlearn_args") or meta.get("args") or {}
+    forget = {k: v for k, v in meta["forget"].items() if k != "indices"} if "forget" in meta else None
+    identity = {"schema": RECORD_SCHEMA, "label": label or unlearned.get("method") or "original",
+                "model_id": meta.get("model_id"), "parent": meta.get("parent_id"), "family": family,
+                "method": unlearned.get("method"), "hparams": unlearned.get("hparams"), "forget": forget,
+                "seed": run_args.get("seed"), "tags": tags or {}, "machine": machine(), "code_version": code_version(),
+                "written": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")}
+    return {**identity, **{k: v for k, v in metrics.items() if k not in identity}}
+
+
+def save_record(path: str | Path, metrics: dict, meta: dict, family: str, label: str | None = None,
+                tags: dict | None = None) -> dict:
+    """Write the evaluation record of `metrics` (see evaluation_record) to `path`, atomically; returns it."""
+    record = evaluation_record(metrics, meta, family, label, tags)
+    save_json(record, path)
+    print(f"wrote {path}")
+    return record
+
+
 def read_record(path: Path, required: Sequence[str] = ()) -> dict:
-    """One evaluation record (main_test_unlearn.py --json), refused in one line when it is not JSON or lacks a
-    `required` key."""
+    """One evaluation record, refused in one line when it is not JSON, is not a record, or lacks a `required` key."""
     try:
         report = json.loads(Path(path).read_text())
     except json.JSONDecodeError as err:
         raise UserError(f"{path} is not valid JSON ({err}); rerun main_test_unlearn.py --json for it")
+    if not isinstance(report, dict) or report.get("schema") != RECORD_SCHEMA:
+        raise UserError(f"{path} is not an evaluation record of schema {RECORD_SCHEMA}; write it again with "
+                        f"main_test_unlearn.py --json (or main_test.py --json)")
     missing = [key for key in required if key not in report]
     if missing:
         raise UserError(f"{path} lacks {', '.join(missing)}: it was not written by main_test_unlearn.py --json")
     return report
+
+
+def load_records(folder: str | Path, required: Sequence[str] = (), hint: str = "main_test_unlearn.py --json "
+                 "FOLDER/NAME.json") -> list[dict]:
+    """Every record in `folder` and its sub-folders, in the order of their paths."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise UserError(f"--results {folder}: no such folder; point it at the folder of evaluation records")
+    files = sorted(folder.rglob("*.json"))
+    if not files:
+        raise UserError(f"--results {folder} holds no .json records; write them with {hint}")
+    return [read_record(path, required) for path in files]

@@ -2,8 +2,8 @@
 
     python -m utils.transfer_report --results runs/transfer_Digits/results --out runs/transfer_Digits/table
 
-reads every {method}.json that main_test_unlearn.py --json --knn_dataset ... --cka_with RETRAIN_ID wrote
-(`original` and `retrain` among them), and writes table.md, table.csv and table.png; with --publish results/NAME
+reads every evaluation record that main_test_unlearn.py --json --knn_dataset ... --cka_with RETRAIN_ID wrote, a row
+per record named by its label (`original` and `retrain` among them), and writes table.md, table.csv and table.png; with --publish results/NAME
 also results/NAME.md and .csv for the README."""
 import math
 from pathlib import Path
@@ -14,7 +14,7 @@ from .compare import method_order
 from .errors import UserError, run_cli
 from .io import save_csv, save_text
 from .plots import finish, pyplot
-from .results import publish, read_record, report_parser
+from .results import load_records, publish, report_parser
 
 # result key -> (table heading, number format)
 COLUMNS = {"UA": ("UA", ".2f"), "RA": ("RA", ".2f"), "TA": ("TA", ".2f"), "MIA": ("MIA", ".2f"),
@@ -29,23 +29,19 @@ def row_order(method: str) -> tuple:
     return method.lower() != ORIGINAL, method_order(method)
 
 
-def read_result(path: Path) -> dict:
-    """One row {"method", key: value for each column} from a main_test_unlearn.py --json file."""
-    report = read_record(path, COLUMNS)
+def read_result(record: dict) -> dict:
+    """One row {"method", key: value for each column} from an evaluation record."""
     for key, flag in (("knn_accuracy", "--knn_dataset"), ("cka", "--cka_with"), ("avg_gap", "--retrain_model_id")):
-        if report[key] is None:
-            raise UserError(f"{path} has no {key}; evaluate with {flag}")
-    return {"method": path.stem, **{key: report[key] for key in COLUMNS},
-            "knn_dataset": report.get("knn_dataset"), "cka_with": report.get("cka_with")}
+        if record[key] is None:
+            raise UserError(f"the record of {record['model_id']} ({record['label']}) has no {key}; evaluate with {flag}")
+    return {"method": record["label"], **{key: record[key] for key in COLUMNS},
+            "knn_dataset": record.get("knn_dataset"), "cka_with": record.get("cka_with")}
 
 
 def load_results(folder: str | Path) -> list[dict]:
     """Every row in `folder`, the original model first, then retrain, then the methods by name."""
-    folder = Path(folder)
-    files = sorted(folder.glob("*.json")) if folder.is_dir() else []
-    if not files:
-        raise UserError(f"--results {folder} holds no .json files; run main_test_unlearn.py --json {folder}/METHOD.json")
-    return sorted((read_result(path) for path in files), key=lambda row: row_order(row["method"]))
+    records = load_records(folder, COLUMNS, "main_test_unlearn.py --knn_dataset D --cka_with ID --json FOLDER/NAME.json")
+    return sorted(map(read_result, records), key=lambda row: row_order(row["method"]))
 
 
 def cell(value: float | None, fmt: str) -> str:
@@ -81,7 +77,7 @@ def bar_figure(rows: list[dict], path: str | Path) -> Path:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    args = report_parser(__doc__, "{method}.json files", publish_example="e.g. results/transfer_digits").parse_args(argv)
+    args = report_parser(__doc__, "evaluation records", publish_example="e.g. results/transfer_digits").parse_args(argv)
     rows = load_results(args.results)
     plain = [{"method": row["method"], **{key: row[key] for key in COLUMNS}} for row in rows]
     written = [save_text(markdown_table(rows) + "\n", f"{args.out}.md"), save_csv(plain, f"{args.out}.csv"),
