@@ -2,9 +2,10 @@
 from torch import nn
 
 from .. import register
-from .task import ReconTask, unlearn_loop
+from ..task import Pass, optimise
+from .task import ReconTask
 
 
 @register("FT", task="reconstruction", epochs=3, lr=1e-4, batch_size=8, optimizer="adam", retain_ratio=1.0)
 def fine_tune(model: nn.Module, task: ReconTask) -> nn.Module:
-    return unlearn_loop(model, task, retain=True)
+    return optimise(model, task, [Pass("retain", task.train_loss())], desc="FT")

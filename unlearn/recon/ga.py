@@ -2,9 +2,10 @@
 from torch import nn
 
 from .. import register
-from .task import ReconTask, unlearn_loop
+from ..task import Pass, optimise
+from .task import ReconTask, group_loss
 
 
 @register("GA", task="reconstruction", epochs=1, lr=1e-4, batch_size=8, optimizer="adam")
 def gradient_ascent(model: nn.Module, task: ReconTask) -> nn.Module:
-    return unlearn_loop(model, task, retain=False, forget="ascent")
+    return optimise(model, task, [Pass("forget", group_loss(task, forget_weight=-1.0))], desc="GA")

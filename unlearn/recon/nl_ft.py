@@ -2,10 +2,11 @@
 from torch import nn
 
 from .. import register
-from .task import ReconTask, unlearn_loop
+from ..task import Pass, optimise
+from .task import ReconTask, group_loss, noisy_targets
 
 
 @register("NL_FT", task="reconstruction", epochs=6, lr=1e-4, batch_size=8, optimizer="adam", retain_ratio=0.25,
           noise_lambda=3.0, noise_scale="max")
 def noisy_labels_fine_tune(model: nn.Module, task: ReconTask) -> nn.Module:
-    return unlearn_loop(model, task, retain=True, forget="noisy")
+    return optimise(model, task, [Pass("retain+forget", group_loss(task, targets=noisy_targets(task)))], desc="NL_FT")

@@ -5,11 +5,12 @@ from engine.recon_training import build_model
 from utils.device import seed_everything
 
 from .. import register
-from .task import ReconTask, unlearn_loop
+from ..task import Pass, optimise
+from .task import ReconTask
 
 
 @register("retrain", salun=False, task="reconstruction", from_parent=True)
 def retrain(model: nn.Module, task: ReconTask) -> nn.Module:
     seed_everything(task.hp["seed"])
     fresh = build_model(task.meta).to(task.device)
-    return unlearn_loop(fresh, task, retain=True)
+    return optimise(fresh, task, [Pass("retain", task.train_loss())], desc="retrain")

@@ -1,18 +1,19 @@
-"""Unlearning a group (organ or site) from a reconstruction model: the forget set, the task and the shared loop."""
+"""Unlearning a group (organ or site) from a reconstruction model: the forget set, the task (whose loaders
+unlearn.task.optimise drives, as for a classifier) and the batch losses of the MRI methods."""
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
 from torch import nn
-from tqdm import tqdm
 
 from datasets.mri import ReconData, SliceDataset, make_loader
+from datasets.mri_samples import MriSample
 from engine.recon import l1_norm, sample_loss, with_noisy_targets
 from engine.recon_training import plain_loss
-from engine.train_loop import BatchLoss, Step, optimizer_for, train_epoch
+from engine.train_loop import BatchLoss, Step, optimizer_for
 from utils.errors import UserError
-from utils.schedule import lr_factor
 
 from ..masks import WeightMask
 
@@ -98,7 +99,7 @@ class ReconTask:
         parts = ([self.retain_rows()] if retain else []) + ([self.forget.indices] if forget else [])
         return torch.cat(parts).sort().values
 
-    def is_forget(self, batch: dict) -> torch.Tensor:
+    def is_forget(self, batch: MriSample) -> torch.Tensor:
         """Which slices of a batch come from the forget group."""
         volumes = self.train_slices.volumes
         return torch.tensor([volumes[v].group == self.forget.group for v in batch.volume.tolist()],
@@ -121,8 +122,10 @@ class ReconTask:
         return plain_loss(self.meta["loss"])
 
     def loader(self, which: str, epoch: int = 0) -> "SliceBatches":
-        """Batches of the forget group's, a retain share's (--retain_ratio) or all train slices, per epoch."""
-        rows = {"forget": self.forget.indices, "retain": self.retain_rows(), "train": None}[which]
+        """Batches of the forget group's, a retain share's (--retain_ratio), both mixed, or all train slices, per
+        epoch."""
+        rows = {"forget": self.forget.indices, "retain": self.retain_rows(), "retain+forget": self.rows(True, True),
+                "train": None}[which]
         return SliceBatches(self, rows, epoch)
 
 
@@ -148,37 +151,33 @@ class SliceBatches:
                                 device=self.task.device, rows=self.rows))
 
 
-def unlearn_loop(model: nn.Module, task: ReconTask, *, retain: bool, forget: str | None = None,
-                 l1: float = 0.0, ascent_weight: float = 1.0) -> nn.Module:
-    """Epochs over a retain subset and/or the forget group in one loop, one optimiser:
-    retain slices by the training loss; forget slices by ascent (`forget="ascent"`: −ascent_weight·loss, + l1·‖θ‖₁
-    for GA-ℓ1) or by the loss against noisy targets (`forget="noisy"`); the SalUn mask, if any, keeps masked
-    weights fixed."""
-    rows = task.rows(retain, forget is not None)
-    loss = sample_loss(task.meta["loss"])
-    noise = torch.Generator().manual_seed(task.hp["seed"])
-    optimizer = task.make_optimizer(model)
-    mask = task.weight_mask(model)
-    epochs, lr = task.hp["epochs"], task.hp["lr"]
-    steps = len(SliceBatches(task, rows))
+TargetFn = Callable[[MriSample, torch.Tensor], MriSample]  # (batch, which slices are forget slices) -> batch
 
-    def batch_loss(net: nn.Module, batch: dict) -> Step:
+
+def noisy_targets(task: ReconTask) -> TargetFn:
+    """NL: forget slices' targets plus |N(0,1)|·noise_lambda (× the volume max, or as it is with --noise_scale
+    absolute), from a generator seeded once per run."""
+    noise = torch.Generator().manual_seed(task.hp["seed"])
+    relative = task.hp.get("noise_scale", "max") == "max"
+    return lambda batch, on_forget: with_noisy_targets(batch, on_forget, task.hp["noise_lambda"], noise, relative)
+
+
+def group_loss(task: ReconTask, *, forget_weight: float = 1.0, targets: TargetFn | None = None,
+               l1: float = 0.0) -> BatchLoss:
+    """The training loss per slice of a batch that may mix retain and forget slices, averaged: forget slices weighted
+    by `forget_weight` (−1: gradient ascent), their targets first replaced by `targets` (NL), plus
+    l1·(share of forget slices)·‖θ‖₁ (GA-ℓ1)."""
+    loss = sample_loss(task.meta["loss"])
+
+    def batch_loss(net: nn.Module, batch: MriSample) -> Step:
         on_forget = task.is_forget(batch)
-        if forget == "noisy":
-            batch = with_noisy_targets(batch, on_forget, task.hp["noise_lambda"], noise,
-                                       relative=task.hp.get("noise_scale", "max") == "max")
+        if targets is not None:
+            batch = targets(batch, on_forget)
         per_slice = loss(batch.predict(net), batch)
-        if forget == "ascent":
-            per_slice = torch.where(on_forget, -ascent_weight * per_slice, per_slice)
+        if forget_weight != 1.0:
+            per_slice = torch.where(on_forget, forget_weight * per_slice, per_slice)
         total = per_slice.mean()
         if l1 and on_forget.any():
             total = total + l1 * on_forget.float().mean() * l1_norm(net)
         return Step(total, len(per_slice))
-
-    bar = tqdm(range(epochs), desc="unlearn", disable=not task.show, dynamic_ncols=True)
-    for epoch in bar:
-        stats = train_epoch(model, SliceBatches(task, rows, epoch), optimizer, batch_loss, device=task.device,
-                            mask=mask, first_step=epoch * steps, desc=f"epoch {epoch + 1}", show=task.show,
-                            lr_at=lambda step: lr * lr_factor(step, epochs * steps, 0, task.hp.get("scheduler", "none")))
-        bar.set_postfix(loss=f"{stats['loss']:.4f}")
-    return model
+    return batch_loss
