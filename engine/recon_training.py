@@ -1,10 +1,9 @@
 """Training a reconstruction network (U-Net, VarNet) on groups of MRI volumes: checkpoints as for classification."""
 import argparse
-import time
 
 import torch
 from torch import nn
-from tqdm import tqdm
+from torch.utils.data import DataLoader
 
 import models
 from datasets.mri import ReconData, load_recon, make_loader
@@ -17,8 +16,8 @@ from utils.schedule import lr_factor
 from .defaults import default_arch
 from .recon import check_arch_fits, check_depth_fits, model_kind, model_kwargs, sample_loss
 from .recon_loop import evaluate_recon, mean_psnr
-from .train_loop import BatchLoss, Step, optimizer_for, train_epoch
-from .training import Selection, output_paths, plain_args, read_resume_point, run_training, save_epoch
+from .train_loop import BatchLoss, Step, optimizer_for
+from .training import Selection, fit, output_paths, plain_args, read_resume_point, run_training
 
 
 def build_model(meta: dict) -> nn.Module:
@@ -53,10 +52,10 @@ def _train(args: argparse.Namespace, dist: Dist) -> dict:
     meta = {**data_meta, "arch": arch, "kind": kind, "loss": args.loss, "model_id": args.save_model_id,
             "model_kwargs": resumed["meta"]["model_kwargs"] if resumed else model_kwargs(arch, args),
             "args": plain_args(args)}
-    return fit(meta, data, args, dist.device, paths, resumed)
+    return fit_recon(meta, data, args, dist.device, paths, resumed)
 
 
-def fit(meta: dict, data: ReconData, args: argparse.Namespace, device: torch.device, paths: dict | None,
+def fit_recon(meta: dict, data: ReconData, args: argparse.Namespace, device: torch.device, paths: dict | None,
         resumed: dict | None = None, groups: list[str] | None = None, show: bool = True) -> dict:
     """Epochs over the train slices of `groups` (default all), validating on val; with `paths`, the best and last
     checkpoints, the log and the curves are written after every epoch. Without a val split the best checkpoint is the
@@ -84,29 +83,23 @@ def fit(meta: dict, data: ReconData, args: argparse.Namespace, device: torch.dev
               f"{len(train_set.volumes)} volumes, {data.challenge}, {data.mask_func.kind} mask "
               f"{'/'.join(f'{a:g}x' for a in data.mask_func.accelerations)}) on {device}"
               + ("" if val_groups else "; no val split: keeping the last epoch as the best checkpoint"))
-    bar = tqdm(range(start_epoch, args.epochs), desc=meta["model_id"], disable=not show, dynamic_ncols=True,
-               initial=start_epoch, total=args.epochs)
-    for epoch in bar:
-        started = time.perf_counter()
-        loader = make_loader(train_set, args.batch_size, shuffle=True, seed=args.seed, epoch=epoch,
-                             num_workers=args.num_workers, device=device)
-        stats = train_epoch(model, loader, optimizer, batch_loss, device=device, amp=amp, scaler=scaler,
-                                  lr_at=lambda step: args.lr * lr_factor(step, total_steps, warmup, args.scheduler),
-                                  first_step=epoch * steps, desc=f"epoch {epoch + 1}", show=show)
-        row = {"epoch": epoch + 1, "lr": round(args.lr * lr_factor(epoch * steps, total_steps, warmup, args.scheduler), 8),
-               "train_loss": round(stats["loss"], 6), "val_psnr": "", "val_ssim": "", "seconds": 0.0}
-        validate = val_groups and ((epoch + 1) % args.val_every == 0 or epoch + 1 == args.epochs)
-        if validate:
-            report = evaluate_recon(model, data, "val", kind, device, batch_size=args.batch_size,
-                                    num_workers=args.num_workers, groups=val_groups, amp=amp, examples_per_group=0)
-            row["val_psnr"] = round(mean_psnr(report), 4)
-            row["val_ssim"] = round(sum(g["ssim"] for g in report["groups"].values()) / len(val_groups), 5)
-        row["seconds"] = round(time.perf_counter() - started, 3)
-        is_best = selection.add(row, bool(validate))
-        if paths:
-            save_epoch(paths, model, selection.record(meta, row), is_best, optimizer=optimizer.state_dict(),
-                       epoch=epoch + 1)
-        bar.set_postfix(loss=f"{stats['loss']:.4f}", val_psnr=f"{row['val_psnr']:.2f}" if validate else "-")
+    def validate() -> dict:
+        report = evaluate_recon(model, data, "val", kind, device, batch_size=args.batch_size,
+                                num_workers=args.num_workers, groups=val_groups, amp=amp, examples_per_group=0)
+        return {"val_psnr": round(mean_psnr(report), 4),
+                "val_ssim": round(sum(g["ssim"] for g in report["groups"].values()) / len(val_groups), 5)}
+
+    def batches(epoch: int) -> DataLoader:
+        return make_loader(train_set, args.batch_size, shuffle=True, seed=args.seed, epoch=epoch,
+                           num_workers=args.num_workers, device=device)
+
+    fit(model, optimizer, batches, batch_loss, selection, epochs=args.epochs, start_epoch=start_epoch, steps=steps,
+        lr_at=lambda step: args.lr * lr_factor(step, total_steps, warmup, args.scheduler),
+        validate=validate if val_groups else None, val_every=args.val_every,
+        train_row=lambda stats: {"train_loss": round(stats["loss"], 6)}, val_blank={"val_psnr": "", "val_ssim": ""},
+        postfix=lambda stats, row, validated: {"loss": f"{stats['loss']:.4f}",
+                                               "val_psnr": f"{row['val_psnr']:.2f}" if validated else "-"},
+        meta=meta, paths=paths, device=device, amp=amp, scaler=scaler, show=show)
     summary = {"best_val_psnr": selection.best["val_psnr"], "best_epoch": selection.best["epoch"], "model": model,
                "history": selection.history}
     if paths:

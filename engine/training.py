@@ -1,10 +1,11 @@
-"""Training a classifier from the flags of main_train.py: model, optimiser, epochs, checkpoints, logs."""
+"""Training from the flags of main_train.py: the run's outputs and lock, the epoch loop every family's training
+shares (fit) with its checkpoint selection, and a classifier's training."""
 import argparse
 import os
 import time
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 import torch
 from torch import nn
@@ -22,7 +23,7 @@ from utils.paths import check_run_id, check_writable_dir, remove_paths, run_lock
 from utils.schedule import lr_factor
 
 from .defaults import default_arch
-from .train_loop import optimizer_for, predict, supervised, task_loss, train_epoch
+from .train_loop import BatchLoss, optimizer_for, predict, supervised, task_loss, train_epoch
 
 
 def output_paths(args: argparse.Namespace) -> dict[str, Path]:
@@ -163,6 +164,40 @@ class Selection:
                 "metrics": {self.metric: row[self.metric], f"best_{self.metric}": self.best[self.metric]}}
 
 
+def fit(model: nn.Module, optimizer: torch.optim.Optimizer, batches: Callable[[int], Iterable[Any]],
+        batch_loss: BatchLoss, selection: Selection, *, epochs: int, start_epoch: int, steps: int,
+        lr_at: Callable[[int], float], validate: Callable[[], dict] | None, val_every: int,
+        train_row: Callable[[dict], dict], val_blank: dict, postfix: Callable[[dict, dict, bool], dict],
+        meta: dict, paths: dict[str, Path] | None, device: torch.device, amp: torch.dtype | None,
+        scaler: torch.amp.GradScaler, show: bool, multilabel: bool = False, net: nn.Module | None = None,
+        dist: distributed.Dist | None = None) -> None:
+    """The epoch loop of every training run, as torchvision's train_one_epoch then evaluate: an epoch of
+    `batches(epoch)` (through `net`, e.g. the DDP wrapper, when given), a log row (`train_row` of its stats, then
+    `validate()` every `val_every` epochs and after the last), the best checkpoint chosen by `selection`, and with
+    `paths` the best and last checkpoints and the log written after every epoch (by the main process of `dist`)."""
+    is_main = dist is None or dist.is_main
+    bar = tqdm(range(start_epoch, epochs), desc=meta["model_id"], disable=not show, dynamic_ncols=True,
+               initial=start_epoch, total=epochs)
+    for epoch in bar:
+        started = time.perf_counter()
+        stats = train_epoch(model if net is None else net, batches(epoch), optimizer, batch_loss, device=device,
+                            multilabel=multilabel, lr_at=lr_at, first_step=epoch * steps, amp=amp, scaler=scaler,
+                            desc=f"epoch {epoch + 1}", show=show)
+        row = {"epoch": epoch + 1, "lr": round(lr_at(epoch * steps), 8), **train_row(stats), **val_blank, "seconds": 0.0}
+        validated = validate is not None and ((epoch + 1) % val_every == 0 or epoch + 1 == epochs)
+        if is_main:
+            if validated:
+                row.update(validate())
+            row["seconds"] = round(time.perf_counter() - started, 3)
+            is_best = selection.add(row, validated)
+            if paths:
+                save_epoch(paths, model, selection.record(meta, row), is_best, optimizer=optimizer.state_dict(),
+                           epoch=epoch + 1)
+            bar.set_postfix(postfix(stats, row, validated))
+        if dist is not None:
+            dist.barrier()
+
+
 def run_training(args: argparse.Namespace, train: Callable[[argparse.Namespace, distributed.Dist], dict],
                  processes: bool = True) -> dict:
     """The whole training run of --save_model_id: every output checked before any work, then `train(args, dist)`
@@ -233,29 +268,23 @@ def _train(args: argparse.Namespace, dist: distributed.Dist) -> dict:
         print(f"training {arch} on {data.name} ({len(data.train)} train / {len(data.val)} val images, "
               f"{data.num_classes} classes) on {dist.device}" + (f" x{dist.world_size} processes" if dist.enabled else "")
               + ("" if has_val else "; no val split: keeping the last epoch as the best checkpoint"))
-    epochs = tqdm(range(start_epoch, args.epochs), desc=args.save_model_id, disable=not show, dynamic_ncols=True,
-                  initial=start_epoch, total=args.epochs)
-    for epoch in epochs:
-        started = time.perf_counter()
+    def epoch_batches(epoch: int) -> BatchLoader:
         train_batches.set_epoch(epoch)
-        stats = train_epoch(net, train_batches, optimizer, supervised(loss_fn), device=dist.device,
-                            multilabel=data.multilabel, lr_at=lr_at,
-                            first_step=epoch * steps, amp=amp, scaler=scaler, desc=f"epoch {epoch + 1}", show=show)
-        row = {"epoch": epoch + 1, "lr": round(lr_at(epoch * steps), 8), "train_loss": round(stats["loss"], 6),
-               "train_acc": round(stats["acc"], 4), "val_loss": "", "val_acc": "", "seconds": 0.0}
-        validate = has_val and ((epoch + 1) % args.val_every == 0 or epoch + 1 == args.epochs)
-        if dist.is_main:
-            if validate:
-                logits, labels = predict(model, val_batches, amp)
-                row["val_loss"] = round(loss_fn(logits, labels).item(), 6)
-                row["val_acc"] = round(metrics.accuracy(logits, labels, data.multilabel), 4)
-            row["seconds"] = round(time.perf_counter() - started, 3)
-            is_best = selection.add(row, validate)
-            save_epoch(paths, model, selection.record(meta, row), is_best, optimizer=optimizer.state_dict(),
-                       epoch=epoch + 1)
-            epochs.set_postfix(loss=f"{stats['loss']:.4f}", acc=f"{stats['acc']:.1f}",
-                               val=f"{row['val_acc']:.1f}" if validate else "-")
-        dist.barrier()
+        return train_batches
+
+    def validate() -> dict:
+        logits, labels = predict(model, val_batches, amp)
+        return {"val_loss": round(loss_fn(logits, labels).item(), 6),
+                "val_acc": round(metrics.accuracy(logits, labels, data.multilabel), 4)}
+
+    fit(model, optimizer, epoch_batches, supervised(loss_fn), selection, epochs=args.epochs, start_epoch=start_epoch,
+        steps=steps, lr_at=lr_at, validate=validate if has_val else None, val_every=args.val_every,
+        train_row=lambda stats: {"train_loss": round(stats["loss"], 6), "train_acc": round(stats["acc"], 4)},
+        val_blank={"val_loss": "", "val_acc": ""},
+        postfix=lambda stats, row, validated: {"loss": f"{stats['loss']:.4f}", "acc": f"{stats['acc']:.1f}",
+                                               "val": f"{row['val_acc']:.1f}" if validated else "-"},
+        meta=meta, paths=paths, device=dist.device, amp=amp, scaler=scaler, show=show, multilabel=data.multilabel,
+        net=net, dist=dist)
     if not dist.is_main:
         return {}
     plots.training_curves(selection.history, paths["curves"])
