@@ -53,7 +53,7 @@ FORGET=${FORGET:-$(echo "$NAMES" | tail -n 1)}
 echo "$NAMES" | grep -qx -- "$FORGET" || fail "--forget $FORGET is not one of the groups: $(echo $NAMES)"
 [ "$GROUP_COUNT" -ge 2 ] || fail "--groups $TRAIN_GROUPS: name at least two groups (one to forget, one to keep)"
 
-ARCH=${ARCH:-unet} CHANS=${CHANS:-32} POOLS=${POOLS:-3} EPOCHS=${EPOCHS:-40} BATCH_SIZE=${BATCH_SIZE:-4}
+ARCH=${ARCH:-unet} CHANS=${CHANS:-32} POOLS=${POOLS:-3} EPOCHS=${EPOCHS:-30} BATCH_SIZE=${BATCH_SIZE:-4}
 LR=${LR:-0.001} LOSS=${LOSS:-l1} MRI_AUG=${MRI_AUG:-1}  # MRI_AUG=1: slices in random orientations (--mri_aug)
 MASK=${MASK:-"--mask_type random --accelerations 4 --center_fractions 0.08"}
 RETAIN_RATIO=${RETAIN_RATIO:-0.25}
