@@ -31,8 +31,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from arg_parser import build_parser  # noqa: E402
-from datasets.mri import load_recon  # noqa: E402
-from datasets.mri_phantoms import generate  # noqa: E402
+from datasets.mri.data import load_recon  # noqa: E402
+from datasets.mri.phantoms import generate  # noqa: E402
 from engine.federated import all_reduce_average, clone_state  # noqa: E402
 from engine.recon import model_kwargs  # noqa: E402
 from engine.recon_loop import evaluate_recon  # noqa: E402

@@ -24,9 +24,9 @@ from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from datasets.mri import ReconData, SliceDataset, make_loader  # noqa: E402
-from datasets.mri_phantoms import generate  # noqa: E402
-from datasets.subsample import MaskFunc  # noqa: E402
+from datasets.mri.data import ReconData, SliceDataset, make_loader  # noqa: E402
+from datasets.mri.phantoms import generate  # noqa: E402
+from datasets.mri.subsample import MaskFunc  # noqa: E402
 from engine.recon_training import build_model, plain_loss  # noqa: E402
 from engine.train_loop import to_device, train_epoch  # noqa: E402
 from utils.device import resolve_device  # noqa: E402

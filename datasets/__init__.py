@@ -41,7 +41,7 @@ def load_dataset(name: str, data_dir: str = "./data", size: int = 28, download: 
 def load(args: argparse.Namespace):
     """The dataset the data flags name: MRI groups with --train_groups (a ReconData), else an ImageDataset."""
     if getattr(args, "train_groups", None):
-        from .mri import load_recon
+        from .mri.data import load_recon
         return load_recon(args)
     return load_dataset(args.dataset, args.data_dir, args.size, args.download)
 

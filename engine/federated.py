@@ -15,7 +15,7 @@ import torch.distributed as torch_dist
 import torch.nn.functional as F
 from torch import nn
 
-from datasets.mri import ReconData, SliceDataset, make_loader
+from datasets.mri.data import ReconData, SliceDataset, make_loader
 from utils.errors import UserError
 
 from .recon import sample_loss

@@ -5,7 +5,7 @@ import time
 
 import torch
 
-from datasets.mri import ReconData, load_recon
+from datasets.mri.data import ReconData, load_recon
 from utils import checkpoints, distributed, plots
 from utils.device import seed_everything
 from utils.errors import UserError

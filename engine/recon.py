@@ -1,11 +1,11 @@
-"""Reconstruction models on typed slice batches (datasets.mri_samples): which sample a network reads, the losses."""
+"""Reconstruction models on typed slice batches (datasets.mri.samples): which sample a network reads, the losses."""
 import argparse
 from typing import Callable
 
 import torch
 from torch import nn
 
-from datasets.mri_samples import MriSample
+from datasets.mri.samples import MriSample
 from utils.errors import UserError
 from utils.recon_metrics import ssim
 

@@ -9,7 +9,7 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from datasets.mri import ReconData, SliceDataset, make_loader
+from datasets.mri.data import ReconData, SliceDataset, make_loader
 from utils.recon_metrics import volume_metrics
 
 from .train_loop import autocast, to_device

@@ -6,7 +6,7 @@ import h5py
 import numpy as np
 
 import models
-from datasets.mri import SPLITS, load_recon
+from datasets.mri.data import SPLITS, load_recon
 from utils import checkpoints, plots
 from utils.device import amp_dtype, resolve_device
 from utils.results import save_record

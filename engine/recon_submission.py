@@ -7,7 +7,7 @@ import h5py
 import numpy as np
 
 import models
-from datasets.mri import Volume, load_recon
+from datasets.mri.data import Volume, load_recon
 from utils import checkpoints
 from utils.device import amp_dtype, resolve_device
 from utils.errors import UserError

@@ -6,7 +6,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 import models
-from datasets.mri import ReconData, load_recon, make_loader
+from datasets.mri.data import ReconData, load_recon, make_loader
 from utils import checkpoints, plots
 from utils.device import amp_dtype, seed_everything
 from utils.distributed import Dist

@@ -29,10 +29,10 @@ SITES="--sites B:$SITE_B,F:$SITE_F,H:$SITE_H,I:$SITE_I $COMMON"
 NET="--arch unet --chans $CHANS --num_pool_layers $POOLS --lr $LR"
 
 if [ ! -d "$SITE_B/$SEQUENCE" ]; then  # B brain; F knee; H brain, brighter contrast and noisier; I knee at 80 px
-    python -m datasets.mri_phantoms --out "$SITE_B" --family brain --volumes "$VOLUMES" --test_volumes 2 --slices "$SLICES" --size 64 --seed 1 --sequence "$SEQUENCE"
-    python -m datasets.mri_phantoms --out "$SITE_F" --family knee --volumes "$VOLUMES" --test_volumes 2 --slices "$SLICES" --size 64 --seed 2 --sequence "$SEQUENCE"
-    python -m datasets.mri_phantoms --out "$SITE_H" --family brain --volumes "$VOLUMES" --test_volumes 2 --slices "$SLICES" --size 64 --seed 3 --sequence "$SEQUENCE" --contrast 1.6 --noise 0.03
-    python -m datasets.mri_phantoms --out "$SITE_I" --family knee --volumes "$VOLUMES" --test_volumes 2 --slices "$SLICES" --size 80 --seed 4 --sequence "$SEQUENCE" --contrast 0.7
+    python -m datasets.mri.phantoms --out "$SITE_B" --family brain --volumes "$VOLUMES" --test_volumes 2 --slices "$SLICES" --size 64 --seed 1 --sequence "$SEQUENCE"
+    python -m datasets.mri.phantoms --out "$SITE_F" --family knee --volumes "$VOLUMES" --test_volumes 2 --slices "$SLICES" --size 64 --seed 2 --sequence "$SEQUENCE"
+    python -m datasets.mri.phantoms --out "$SITE_H" --family brain --volumes "$VOLUMES" --test_volumes 2 --slices "$SLICES" --size 64 --seed 3 --sequence "$SEQUENCE" --contrast 1.6 --noise 0.03
+    python -m datasets.mri.phantoms --out "$SITE_I" --family knee --volumes "$VOLUMES" --test_volumes 2 --slices "$SLICES" --size 80 --seed 4 --sequence "$SEQUENCE" --contrast 0.7
 fi
 rm -rf "$OUT/target_results" "$OUT/unlearn_results"  # the tables describe this run only
 mkdir -p "$OUT/target_results" "$OUT/unlearn_results"

@@ -41,9 +41,9 @@ SIZE=${SIZE:-64} VOLUMES=${VOLUMES:-8} SLICES=${SLICES:-8}
 if [ -z "${TRAIN_GROUPS:-}" ]; then  # the phantoms, written once
     TRAIN_GROUPS="brain:$DATA/brain,knee:$DATA/knee"
     PUBLISH=${PUBLISH-$REPO/results/mri_unlearn}
-    [ -d "$DATA/brain/train" ] || python -m datasets.mri_phantoms --out "$DATA/brain" --family brain \
+    [ -d "$DATA/brain/train" ] || python -m datasets.mri.phantoms --out "$DATA/brain" --family brain \
         --volumes "$VOLUMES" --slices "$SLICES" --size "$SIZE" --seed 1
-    [ -d "$DATA/knee/train" ] || python -m datasets.mri_phantoms --out "$DATA/knee" --family knee \
+    [ -d "$DATA/knee/train" ] || python -m datasets.mri.phantoms --out "$DATA/knee" --family knee \
         --volumes "$VOLUMES" --slices "$SLICES" --size "$SIZE" --seed 2
 fi
 PUBLISH=${PUBLISH:-}

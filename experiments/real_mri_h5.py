@@ -45,7 +45,7 @@ independent check), pydicom's own MR test files (cut from NEMA / pydicom-data im
 3-D volumes are re-oriented to RAS and cut into slices of the plane they were acquired in, shown radiologically (axial:
 anterior up; coronal: superior up; patient's right on the left); mdreg's series are kept as stored; 2-D images and the cine are kept as stored (the cine's frames take the place of slices). Slices with little
 anatomy are skipped; each slab is cropped to its anatomy (square in mm), resampled to size×size, clipped at its 99.9th
-percentile and scaled to a maximum of 5e-4 (as datasets.mri_phantoms). `kspace` is the centred orthonormal FFT of that
+percentile and scaled to a maximum of 5e-4 (as datasets.mri.phantoms). `kspace` is the centred orthonormal FFT of that
 real image (no phase, no added noise: the images carry their own acquisition noise); `reconstruction_esc` =
 |ifft2c(kspace)|; attrs max, norm, acquisition and patient_id (one per subject) as the phantoms.
 """
@@ -68,12 +68,12 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from arg_parser import Parser, positive_int  # noqa: E402
-from datasets.mri_phantoms import fft2c, ifft2c, ismrmrd_header  # noqa: E402
+from datasets.mri.phantoms import fft2c, ifft2c, ismrmrd_header  # noqa: E402
 from utils.errors import UserError, run_cli  # noqa: E402
 from utils.io import atomic_path, save_figure, save_text  # noqa: E402
 
 SPLITS = ("train", "val", "test")
-SCALE = 5e-4          # volume magnitude maximum, as datasets.mri_phantoms' default
+SCALE = 5e-4          # volume magnitude maximum, as datasets.mri.phantoms' default
 CLIP_PERCENTILE = 99.9
 FOREGROUND = 0.1      # a pixel is anatomy above this share of the volume's robust maximum
 MIN_ANATOMY = 0.03    # a slice is usable when at least this share of it is anatomy ...
@@ -490,7 +490,7 @@ def scale(stack: np.ndarray) -> np.ndarray:
 # ---------------------------------------------------------------- writing
 
 def write_volume(path: Path, image: np.ndarray, source: Source) -> Path:
-    """fastMRI single-coil file, laid out as datasets.mri_phantoms writes it (atomically)."""
+    """fastMRI single-coil file, laid out as datasets.mri.phantoms writes it (atomically)."""
     kspace = fft2c(image.astype(np.complex128)).astype(np.complex64)
     target = np.abs(ifft2c(kspace.astype(np.complex128))).astype(np.float32)
     slices, height, width = kspace.shape

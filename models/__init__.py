@@ -165,4 +165,5 @@ def load_pretrained(model: nn.Module, path: str) -> list[str]:
     return sorted(set(own) - set(usable))
 
 
-from . import resnet, smallcnn, unet, varnet  # noqa: E402,F401  (register the models)
+from . import resnet, smallcnn  # noqa: E402,F401  (register the models)
+from .recon import unet, varnet  # noqa: E402,F401

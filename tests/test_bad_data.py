@@ -18,7 +18,7 @@ import datasets
 import examine_dataset
 import main_train
 from datasets import medmnist_npz
-from datasets.mri_phantoms import generate
+from datasets.mri.phantoms import generate
 from tests.conftest import expect_user_error, fingerprint, write_medmnist_npz
 
 MASK = ["--mask_type", "random", "--accelerations", "4", "--center_fractions", "0.08"]

@@ -10,11 +10,11 @@ import pytest
 import torch
 
 import main_test
-from datasets.mri import ReconData, SliceDataset, read_header, scan_volume
-from datasets.mri_transforms import center_crop, ifft2c, recon_crop, rss
-from datasets.subsample import MaskFunc, mask_seed
+from datasets.mri.data import ReconData, SliceDataset, read_header, scan_volume
+from datasets.mri.subsample import MaskFunc, mask_seed
+from datasets.mri.transforms import center_crop, ifft2c, recon_crop, rss
 from models import create_model
-from models.varnet import num_low_freqs_and_pad
+from models.recon.varnet import num_low_freqs_and_pad
 from utils.checkpoints import save_checkpoint
 from utils.errors import UserError
 

@@ -15,8 +15,8 @@ import main_test_unlearn
 import main_train
 import main_unlearn
 from arg_parser import build_parser
-from datasets.mri import load_recon
-from datasets.mri_phantoms import generate
+from datasets.mri.data import load_recon
+from datasets.mri.phantoms import generate
 from engine.federated import fedavg, federation_from_args
 from tests.conftest import expect_user_error, fingerprint
 from unlearn.federated.federaser import calibrated

@@ -2,10 +2,10 @@
 import pytest
 import torch
 
-from datasets.mri import ReconData
-from datasets.mri_phantoms import generate
-from datasets.mri_transforms import fft2c, flip_transpose, ifft2c
-from datasets.subsample import MaskFunc
+from datasets.mri.data import ReconData
+from datasets.mri.phantoms import generate
+from datasets.mri.subsample import MaskFunc
+from datasets.mri.transforms import fft2c, flip_transpose, ifft2c
 from tests.conftest import expect_user_error
 
 

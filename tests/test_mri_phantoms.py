@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 import torch
 
-from datasets import mri_phantoms
-from datasets.mri_phantoms import generate, write_volume
-from datasets.mri_transforms import ifft2c, rss
+from datasets.mri import phantoms as mri_phantoms
+from datasets.mri.phantoms import generate, write_volume
+from datasets.mri.transforms import ifft2c, rss
 from tests.conftest import fingerprint
 from utils.errors import UserError
 
@@ -65,7 +65,7 @@ def test_torch_ifft2c_of_stored_kspace_gives_the_stored_target(tmp_path, coils):
 
 def test_numpy_fft2c_matches_the_torch_convention():
     x = np.random.default_rng(0).standard_normal((2, 17, 16)) + 1j
-    from datasets.mri_transforms import fft2c
+    from datasets.mri.transforms import fft2c
     np.testing.assert_allclose(mri_phantoms.fft2c(x), fft2c(torch.from_numpy(x)).numpy(), atol=1e-12)
     np.testing.assert_allclose(mri_phantoms.ifft2c(mri_phantoms.fft2c(x)), x, atol=1e-12)
 
@@ -157,7 +157,7 @@ def test_existing_split_is_refused_unless_overwrite_which_replaces_only_this_fam
 
 
 def run_module(*argv: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "datasets.mri_phantoms", *argv], cwd=ROOT, capture_output=True,
+    return subprocess.run([sys.executable, "-m", "datasets.mri.phantoms", *argv], cwd=ROOT, capture_output=True,
                           text=True, timeout=120)
 
 

@@ -18,9 +18,9 @@ import main_test_unlearn
 import main_train
 import main_unlearn
 from arg_parser import build_parser
-from datasets.mri import load_recon
-from datasets.mri_phantoms import generate
-from datasets.mri_samples import VarNetSample
+from datasets.mri.data import load_recon
+from datasets.mri.phantoms import generate
+from datasets.mri.samples import VarNetSample
 from engine.recon import with_noisy_targets
 from engine.recon_loop import evaluate_recon
 from engine.recon_report import SliceViewer

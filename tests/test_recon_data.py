@@ -12,12 +12,12 @@ import numpy as np
 import pytest
 import torch
 
-from datasets.mri import (CLAMP, ReconData, SliceDataset, collate, load_recon, make_loader, parse_groups, scan_group,
-                          scan_volume)
-from datasets.mri_phantoms import generate
-from datasets.mri_samples import UnetSample, VarNetSample
-from datasets.mri_transforms import center_crop, crop_size, fft2c, ifft2c, rss
-from datasets.subsample import MaskFunc, apply_mask, mask_seed
+from datasets.mri.data import (CLAMP, ReconData, SliceDataset, collate, load_recon, make_loader, parse_groups,
+                               scan_group, scan_volume)
+from datasets.mri.phantoms import generate
+from datasets.mri.samples import UnetSample, VarNetSample
+from datasets.mri.subsample import MaskFunc, apply_mask, mask_seed
+from datasets.mri.transforms import center_crop, crop_size, fft2c, ifft2c, rss
 from engine.recon import sample_loss, with_noisy_targets
 from utils.errors import UserError
 from utils.recon_metrics import nmse, psnr, ssim, ssim_loss, volume_metrics

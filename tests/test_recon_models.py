@@ -3,9 +3,9 @@ import torch.nn.functional as F
 from torch import nn
 
 import models
-from datasets.mri_transforms import ifft2c, rss
-from models.unet import Unet
-from models.varnet import VarNet, num_low_freqs_and_pad
+from datasets.mri.transforms import ifft2c, rss
+from models.recon.unet import Unet
+from models.recon.varnet import VarNet, num_low_freqs_and_pad
 
 
 def tiny_varnet() -> VarNet:

@@ -190,7 +190,7 @@ def test_a_read_only_model_dir_is_reported_before_training(tmp_path, cli, monkey
 
 
 def test_a_recon_network_too_deep_for_the_images(tmp_path, cli, monkeypatch):
-    from datasets.mri_phantoms import write_volume
+    from datasets.mri.phantoms import write_volume
     monkeypatch.chdir(tmp_path)
     rng = np.random.default_rng(0)
     for split in ("train", "val"):

@@ -7,7 +7,7 @@ import torch
 
 import datasets.mri
 import main_train
-from datasets.mri_phantoms import generate
+from datasets.mri.phantoms import generate
 
 NET = ["--arch", "unet", "--chans", "4", "--num_pool_layers", "2", "--lr", "1e-3"]
 

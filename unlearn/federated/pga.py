@@ -7,7 +7,7 @@ global one; the ball's radius is a third of the distance from w_ref to a freshly
 import torch
 from torch import nn
 
-from datasets.mri import make_loader
+from datasets.mri.data import make_loader
 from engine.federated import local_update, make_clients
 from engine.recon import sample_loss
 from engine.recon_training import build_model

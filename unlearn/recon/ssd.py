@@ -3,7 +3,7 @@ than to all training slices; no training."""
 import torch
 from torch import nn
 
-from datasets.mri import make_loader
+from datasets.mri.data import make_loader
 from engine.gradients import gradient_statistics
 from engine.recon import sample_loss
 from engine.train_loop import to_device

@@ -8,8 +8,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from datasets.mri import ReconData, SliceDataset, make_loader
-from datasets.mri_samples import MriSample
+from datasets.mri.data import ReconData, SliceDataset, make_loader
+from datasets.mri.samples import MriSample
 from engine.recon import l1_norm, sample_loss, with_noisy_targets
 from engine.recon_training import plain_loss
 from engine.train_loop import BatchLoss, Step, optimizer_for

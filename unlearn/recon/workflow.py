@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 import models
-from datasets.mri import ReconData, load_recon, make_loader
+from datasets.mri.data import ReconData, load_recon, make_loader
 from engine.family import FEDERATED, RECONSTRUCTION, family_from_meta
 from engine.federated_training import train_federated
 from engine.gradients import gradient_statistics

@@ -24,10 +24,9 @@ from torch.utils.data import DataLoader, Dataset
 
 from utils.errors import UserError
 
-from .mri_samples import MriSample, UnetSample, VarNetSample
-from .mri_transforms import (center_crop, crop_size, flip_transpose, ifft2c, normalize, normalize_instance, recon_crop,
-                             rss)
+from .samples import MriSample, UnetSample, VarNetSample
 from .subsample import MaskFunc, apply_mask, mask_seed, unpadded
+from .transforms import center_crop, crop_size, flip_transpose, ifft2c, normalize, normalize_instance, recon_crop, rss
 
 SPLITS = ("train", "val", "test")
 SEQUENCES = ("T1", "T2")

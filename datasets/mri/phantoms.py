@@ -1,6 +1,6 @@
 """Offline MRI phantoms in the exact fastMRI h5 format: brain-like or knee-like volumes, single- or multi-coil.
 
-    python -m datasets.mri_phantoms --out data/mri_synth --family brain --volumes 16 --slices 8 --size 64
+    python -m datasets.mri.phantoms --out data/mri_synth --family brain --volumes 16 --slices 8 --size 64
 
 writes OUT/{train,val,test}/*.h5 (OUT/{T1|T2}/{train,val,test}/*.h5 with --sequence: FL-MRCM's layout). Each file
 holds `kspace` (complex64: (slices, H, W), or (slices, coils, H, W) with --coils > 1), the target
@@ -44,7 +44,7 @@ FAMILY_CODE = {"brain": 1, "knee": 2}
 # ---------------------------------------------------------------- centred orthonormal FFT (fastMRI's fftc, numpy)
 
 def fft2c(image: np.ndarray) -> np.ndarray:
-    """fftshift(fft2(ifftshift(x), norm="ortho")) over the last two axes, as datasets.mri_transforms.fft2c."""
+    """fftshift(fft2(ifftshift(x), norm="ortho")) over the last two axes, as datasets.mri.transforms.fft2c."""
     axes = (-2, -1)
     return np.fft.fftshift(np.fft.fft2(np.fft.ifftshift(image, axes=axes), norm="ortho"), axes=axes)
 
@@ -378,7 +378,7 @@ def generate(out: str | os.PathLike, family: str, volumes: int, slices: int, siz
 
 
 def build_parser() -> Parser:
-    p = Parser(prog="python -m datasets.mri_phantoms", description=__doc__,
+    p = Parser(prog="python -m datasets.mri.phantoms", description=__doc__,
                formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", required=True,
                    help="dataset folder: OUT/{train,val,test}/ (OUT/{T1|T2}/... with --sequence)")

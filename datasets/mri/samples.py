@@ -9,7 +9,7 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
-from .mri_transforms import center_crop
+from .transforms import center_crop
 
 
 class UnetSample(NamedTuple):

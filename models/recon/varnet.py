@@ -6,9 +6,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from datasets.mri_transforms import fft2c, ifft2c, rss
+from datasets.mri.transforms import fft2c, ifft2c, rss
 
-from . import declare, register
+from .. import declare, register
 from .unet import Unet
 
 

@@ -3,7 +3,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from . import declare, register
+from .. import declare, register
 
 
 class ConvBlock(nn.Module):
