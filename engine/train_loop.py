@@ -50,6 +50,14 @@ def supervised(loss_fn: LossFn, sign: float = 1.0) -> BatchLoss:
     return batch_loss
 
 
+def ascent(batch_loss: BatchLoss) -> BatchLoss:
+    """The same batch loss with its sign turned, so that each step climbs it (gradient ascent), for any family."""
+    def climb(model: nn.Module, batch: Any) -> Step:
+        step = batch_loss(model, batch)
+        return step._replace(loss=-step.loss)
+    return climb
+
+
 def to_device(batch: Any, device: torch.device) -> Any:
     """A batch (tensor, tuple, or a dict of tensors and other values) on `device`."""
     if torch.is_tensor(batch):

@@ -9,9 +9,8 @@ from torch import nn
 
 from datasets.mri.data import make_loader
 from engine.federated import local_update, make_clients
-from engine.recon import sample_loss
-from engine.recon_training import build_model
-from engine.train_loop import Step, train_epoch
+from engine.recon_training import build_model, plain_loss
+from engine.train_loop import ascent, train_epoch
 from utils.device import seed_everything
 
 from .. import register
@@ -38,15 +37,10 @@ def projected_gradient_ascent(model: nn.Module, task: ReconTask) -> nn.Module:
     model.load_state_dict(reference)
     centre = [reference[name] for name, _ in model.named_parameters()]
     optimizer = torch.optim.SGD(model.parameters(), lr=task.hp["lr"])
-    loss = sample_loss(task.meta["loss"])
-
-    def ascent(net: nn.Module, batch: dict) -> Step:
-        return Step(-loss(batch.predict(net), batch).mean(), len(batch.target))
-
     for epoch in range(task.hp["ascent_epochs"]):
         batches = make_loader(leaving.slices, rest.recipe.batch_size, shuffle=True, seed=task.hp["seed"], epoch=epoch,
                               num_workers=task.num_workers, device=task.device)
-        train_epoch(model, batches, optimizer, ascent, device=task.device,
+        train_epoch(model, batches, optimizer, ascent(plain_loss(task.meta["loss"])), device=task.device,
                     after_step=lambda net: project(net, centre, radius), show=False)
     rest.run(model, clone_state(model), range(rest.rounds, rest.rounds + task.hp["epochs"]), task, "pga rounds")
     return model
