@@ -5,7 +5,7 @@ import shutil
 import pytest
 import torch
 
-import datasets.mri
+import datasets.mri.data
 import main_train
 from datasets.mri.phantoms import generate
 
@@ -16,13 +16,13 @@ NET = ["--arch", "unet", "--chans", "4", "--num_pool_layers", "2", "--lr", "1e-3
 def splits_read(monkeypatch) -> list[tuple[str, str]]:
     """(group, split) of every split whose volumes are read."""
     read = []
-    scan = datasets.mri.scan_group
+    scan = datasets.mri.data.scan_group
 
     def counting(name, root, split, *args, **kwargs):
         read.append((name, split))
         return scan(name, root, split, *args, **kwargs)
 
-    monkeypatch.setattr(datasets.mri, "scan_group", counting)
+    monkeypatch.setattr(datasets.mri.data, "scan_group", counting)
     return read
 
 
