@@ -231,6 +231,11 @@ def _training(p: argparse._ArgumentGroup) -> None:
     p.add_argument("--scheduler", choices=["cosine", "step", "none"], default="cosine",
                    help="per-step learning-rate schedule; step = x0.1 at 50%% and 75%% of the epochs")
     p.add_argument("--warmup_epochs", type=non_negative_int, default=0)
+    p.add_argument("--memory_format", choices=["channels_last", "contiguous"], default=None,
+                   help="the model's memory order while it trains (channels_last: convolutions in NHWC; "
+                        "bench/bench_train_step.py); " + _family_defaults("memory_format"))
+    p.add_argument("--compile", action="store_true",
+                   help="torch.compile the model for training (compiling takes 1-2 minutes: for long runs)")
     p.add_argument("--resume", action="store_true", help="continue {save_model_id}_last.pt up to --epochs")
     p.add_argument("--val_every", type=positive_int, default=1, help="validate every N epochs (and after the last)")
     p.add_argument("--dataset_method", default=None,

@@ -7,8 +7,8 @@ may use both cores and in-process one): (1) in one process, the sites trained on
 `torch.distributed.run --nproc_per_node 2`. Seconds per round come from each run's log.csv (round 1 skipped as
 warm-up); they include validation on the target site A by the main process, which is timed here separately.
 The communication cost is the all-reduce of the U-Net's state (engine.federated.all_reduce_average, what a torchrun
-round sends) timed alone, --repeats times, in a 2-process gloo group. Writes the table to --out.{md,csv}
-(results/bench_federated). Run from the repository root:
+round sends) timed alone, --repeats times, in a 2-process gloo group (NCCL with --device cuda, a GPU per
+process). Writes the table to --out.{md,csv} (results/bench_federated). Run from the repository root:
 
     python bench/bench_federated.py --volumes 4 --slices 8 --size 64 --rounds 8
 """
@@ -56,7 +56,7 @@ def train_flags(folder: Path, run_id: str, args: argparse.Namespace) -> list[str
     return ["--federated", "fedavg", "--sites", ",".join(f"{s}:{folder / s}" for s in SITES), "--sequence", "T1",
             "--train_dataset", "".join(SITES), "--test_dataset", "A", "--epochs", str(args.rounds),
             "--chans", str(args.chans), "--num_pool_layers", str(args.num_pool_layers), "--local_ep", "1",
-            "--batch_size", str(args.batch_size), "--device", "cpu", "--save_model_id", run_id,
+            "--batch_size", str(args.batch_size), "--device", args.device, "--save_model_id", run_id,
             "--model_dir", str(folder / "model_weights"), "--runs_dir", str(folder / "runs")]
 
 
@@ -76,26 +76,35 @@ def validation_seconds(folder: Path, args: argparse.Namespace) -> float:
     parsed = build_parser("data", "model", "training", "system", "output").parse_args(
         train_flags(folder, "val", args))
     data = load_recon(parsed)
-    model = build_model({"arch": "unet", "model_kwargs": model_kwargs("unet", parsed)})
+    device = torch.device(args.device)
+    model = build_model({"arch": "unet", "model_kwargs": model_kwargs("unet", parsed)}).to(device)
     times = []
     for _ in range(4):
         start = time.perf_counter()
-        evaluate_recon(model, data, "val", "image", torch.device("cpu"), batch_size=parsed.batch_size, groups=["A"],
+        evaluate_recon(model, data, "val", "image", device, batch_size=parsed.batch_size, groups=["A"],
                        examples_per_group=0)
         times.append(time.perf_counter() - start)
     return statistics.median(times[1:])
 
 
-def allreduce_worker(rank: int, port: int, kwargs: dict, repeats: int, queue) -> None:
-    """One of 2 gloo processes: time `repeats` all-reduces of the U-Net's state with FedAvg weight 1/2."""
+def allreduce_worker(rank: int, port: int, kwargs: dict, repeats: int, device: str, queue) -> None:
+    """One of 2 processes (gloo on CPU, NCCL on a GPU each): time `repeats` all-reduces of the U-Net's state with
+    FedAvg weight 1/2."""
     torch.set_num_threads(1)
-    torch_dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=2)
-    state = clone_state(build_model({"arch": "unet", "model_kwargs": kwargs}))
+    cuda = device == "cuda"
+    if cuda:
+        torch.cuda.set_device(rank)
+    torch_dist.init_process_group("nccl" if cuda else "gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank,
+                                  world_size=2)
+    model = build_model({"arch": "unet", "model_kwargs": kwargs}).to(f"cuda:{rank}" if cuda else "cpu")
+    state = clone_state(model)
     times = []
     for _ in range(repeats + 1):  # the first is a warm-up
         torch_dist.barrier()
         start = time.perf_counter()
         all_reduce_average(state, 0.5)
+        if cuda:
+            torch.cuda.synchronize()
         times.append(time.perf_counter() - start)
     if rank == 0:
         queue.put(times[1:])
@@ -103,10 +112,10 @@ def allreduce_worker(rank: int, port: int, kwargs: dict, repeats: int, queue) ->
     torch_dist.destroy_process_group()
 
 
-def allreduce_seconds(kwargs: dict, repeats: int) -> float:
+def allreduce_seconds(kwargs: dict, repeats: int, device: str) -> float:
     """Median seconds of one all-reduce of the model state between 2 processes."""
     queue = mp.get_context("spawn").SimpleQueue()
-    mp.spawn(allreduce_worker, args=(free_port(), kwargs, repeats, queue), nprocs=2, join=True)
+    mp.spawn(allreduce_worker, args=(free_port(), kwargs, repeats, device, queue), nprocs=2, join=True)
     return statistics.median(queue.get())
 
 
@@ -120,10 +129,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--chans", type=int, default=16, help="U-Net channels of the first level")
     parser.add_argument("--num_pool_layers", type=int, default=3)
     parser.add_argument("--repeats", type=int, default=50, help="timed all-reduces")
+    parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"],
+                        help="cuda: a GPU per process and NCCL (needs 2 GPUs); cpu: one core per process and gloo")
     parser.add_argument("--out", default=str(RESULTS_DIR / "bench_federated"), help="results prefix: writes .md and .csv")
     args = parser.parse_args(argv)
     if args.rounds < 2:
         raise UserError("--rounds must be 2 or more: the first round is a warm-up")
+    if args.device == "cuda" and torch.cuda.device_count() < 2:
+        raise UserError(f"--device cuda runs a process per GPU and needs 2 GPUs; this machine has "
+                        f"{torch.cuda.device_count()}: use --device cpu")
     torch.set_num_threads(1)
     load = os.getloadavg()[0]
     print(f"machine: {os.cpu_count()} CPU cores (load average {load:.1f} before the run), "
@@ -150,7 +164,8 @@ def main(argv: list[str] | None = None) -> None:
         dist = round_seconds([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
                               "--master_port", str(free_port())], folder, "torchrun", args)
         val = validation_seconds(folder, args)
-    comm = allreduce_seconds(kwargs, args.repeats)
+    comm = allreduce_seconds(kwargs, args.repeats, args.device)
+    backend = "NCCL" if args.device == "cuda" else "gloo"
 
     t_local, t_dist = statistics.median(local), statistics.median(dist)
     rows = [["in-process, 1 process (sites one after another)", t_local, t_local - val, 1.0, 1.0],
@@ -162,7 +177,7 @@ def main(argv: list[str] | None = None) -> None:
           f"{', '.join(f'{s:.2f}' for s in local)}; torchrun {', '.join(f'{s:.2f}' for s in dist)}")
     print(f"validation on site A's val split (main process, inside every round of both runs): {val:.3f} s "
           f"(median of 3, timed alone)")
-    print(f"all-reduce of {numel:,} floats ({mb:.2f} MB, {len(floats)} tensors, one all_reduce each, gloo, "
+    print(f"all-reduce of {numel:,} floats ({mb:.2f} MB, {len(floats)} tensors, one all_reduce each, {backend}, "
           f"2 processes) "
           f"takes {1000 * comm:.2f} ms (median of {args.repeats}) = {100 * comm / t_dist:.2f} % of a torchrun round "
           f"({100 * comm / (t_dist - val):.2f} % of it less validation); waiting for the slower site is not included")
@@ -172,7 +187,8 @@ def main(argv: list[str] | None = None) -> None:
     body = markdown_table(["configuration", "s / round", "s / round less validation", "speed-up",
                            "speed-up less validation"], [[name, *(f"{v:.3f}" for v in values[:2]),
                                                           *(f"{v:.2f}" for v in values[2:])] for name, *values in rows])
-    after = (f"The all-reduce of the weights ({len(floats)} tensors, gloo, 2 processes) takes {1000 * comm:.1f} ms, "
+    after = (f"The all-reduce of the weights ({len(floats)} tensors, {backend}, 2 processes) takes "
+             f"{1000 * comm:.1f} ms, "
              f"{100 * comm / t_dist:.1f} % of a torchrun round; waiting for the slower site is not included.")
     publish(args.out, f"{setting}\n\n{body}\n\n{after}",
             [{"configuration": name, "s_per_round": values[0], "s_per_round_less_validation": values[1],

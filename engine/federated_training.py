@@ -73,6 +73,9 @@ def _train(args: argparse.Namespace, dist: distributed.Dist) -> dict:
     meta = {**data.describe(), "arch": arch, "kind": "image", "loss": args.loss, "model_id": args.save_model_id,
             "model_kwargs": resumed["meta"]["model_kwargs"] if resumed else model_kwargs(arch, args),
             "args": plain_args(args), "federated": {**fed.to_meta(), "unlearn_interval": args.unlearn_interval}}
+    if args.memory_format != "contiguous" or args.compile:
+        raise UserError("federated training runs its sites' U-Nets in contiguous memory order, uncompiled: drop "
+                        "--memory_format channels_last and --compile")
     seed_everything(args.seed)
     model = build_model(meta).to(dist.device)
     global_state = clone_state(model)

@@ -16,7 +16,7 @@ from utils.schedule import lr_factor
 from .defaults import default_arch
 from .recon import check_arch_fits, check_depth_fits, model_kind, model_kwargs, sample_loss
 from .recon_loop import evaluate_recon, mean_psnr
-from .train_loop import BatchLoss, Step, optimizer_for
+from .train_loop import BatchLoss, Step, accelerated, optimizer_for
 from .training import Selection, fit, output_paths, plain_args, read_resume_point, run_training
 
 
@@ -93,13 +93,14 @@ def fit_recon(meta: dict, data: ReconData, args: argparse.Namespace, device: tor
         return make_loader(train_set, args.batch_size, shuffle=True, seed=args.seed, epoch=epoch,
                            num_workers=args.num_workers, device=device)
 
+    net = accelerated(model, args.memory_format, args.compile)
     fit(model, optimizer, batches, batch_loss, selection, epochs=args.epochs, start_epoch=start_epoch, steps=steps,
         lr_at=lambda step: args.lr * lr_factor(step, total_steps, warmup, args.scheduler),
         validate=validate if val_groups else None, val_every=args.val_every,
         train_row=lambda stats: {"train_loss": round(stats["loss"], 6)}, val_blank={"val_psnr": "", "val_ssim": ""},
         postfix=lambda stats, row, validated: {"loss": f"{stats['loss']:.4f}",
                                                "val_psnr": f"{row['val_psnr']:.2f}" if validated else "-"},
-        meta=meta, paths=paths, device=device, amp=amp, scaler=scaler, show=show)
+        meta=meta, paths=paths, device=device, amp=amp, scaler=scaler, show=show, net=net)
     summary = {"best_val_psnr": selection.best["val_psnr"], "best_epoch": selection.best["epoch"], "model": model,
                "history": selection.history}
     if paths:

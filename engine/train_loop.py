@@ -58,6 +58,15 @@ def ascent(batch_loss: BatchLoss) -> BatchLoss:
     return climb
 
 
+def accelerated(model: nn.Module, memory_format: str = "contiguous", compile_model: bool = False) -> nn.Module:
+    """The module a training loop calls: `model` turned to channels-last memory order in place when `memory_format`
+    is "channels_last" (convolutions run in NHWC), and wrapped by torch.compile when `compile_model`; it shares
+    `model`'s parameters, so `model` is what gets saved."""
+    if memory_format == "channels_last":
+        model.to(memory_format=torch.channels_last)
+    return torch.compile(model) if compile_model else model
+
+
 def to_device(batch: Any, device: torch.device) -> Any:
     """A batch (tensor, tuple, or a dict of tensors and other values) on `device`."""
     if torch.is_tensor(batch):

@@ -23,7 +23,7 @@ from utils.paths import check_run_id, check_writable_dir, remove_paths, run_lock
 from utils.schedule import lr_factor
 
 from .defaults import default_arch
-from .train_loop import BatchLoss, optimizer_for, predict, supervised, task_loss, train_epoch
+from .train_loop import BatchLoss, accelerated, optimizer_for, predict, supervised, task_loss, train_epoch
 
 
 def output_paths(args: argparse.Namespace) -> dict[str, Path]:
@@ -90,7 +90,7 @@ def move_aside(paths: list[Path]) -> list[tuple[Path, Path]]:
 
 # flags a resumed run may change; every other recorded flag is the run's own (a different value is an error)
 MAY_CHANGE_ON_RESUME = {"epochs", "resume", "continues", "overwrite", "device", "amp", "num_workers", "cache_mb",
-                        "data_dir", "model_dir", "runs_dir", "json", "save_fig", "no_gui", "verbose", "val_every",
+                        "memory_format", "compile", "data_dir", "model_dir", "runs_dir", "json", "save_fig", "no_gui", "verbose", "val_every",
                         "download"}
 
 
@@ -242,7 +242,9 @@ def _train(args: argparse.Namespace, dist: distributed.Dist) -> dict:
     optimizer = make_optimizer(model, args)
     if resumed:
         optimizer.load_state_dict(resumed["optimizer"])
-    net = nn.parallel.DistributedDataParallel(model) if dist.enabled else model
+    accelerated(model, args.memory_format)
+    net = accelerated(nn.parallel.DistributedDataParallel(model) if dist.enabled else model,
+                      compile_model=args.compile)
 
     show = dist.is_main
     train_batches = BatchLoader(data.train, args.batch_size, data.mean, data.std, dist.device, shuffle=True,

@@ -93,7 +93,8 @@ def unlearn_env(trained_digits, tmp_path_factory):
     work = tmp_path_factory.mktemp("unlearn")
     (work / "model_weights").mkdir()
     shutil.copy(source / "model_weights" / f"{model_id}.pt", work / "model_weights")
-    common = ["--model_dir", str(work / "model_weights"), "--mask_dir", str(work / "SaliencyMaps")]
+    common = ["--model_dir", str(work / "model_weights"), "--mask_dir", str(work / "SaliencyMaps"),
+              "--runs_dir", str(work / "runs")]
     generate_mask.main(["--model_id", model_id, "--class_to_forget", "3", *common])
     retrain_id = main_unlearn.main(["--model_id", model_id, "--unlearn", "retrain", "--class_to_forget", "3", *common])
     return {"work": work, "model_id": model_id, "retrain_id": retrain_id, "common": common}

@@ -147,3 +147,24 @@ def test_main_forget_writes_checkpoint_and_eval_result(unlearn_env, tmp_path):
     stored = json.loads((tmp_path / "eval_result.json").read_text())
     assert stored["UA"] == report["UA"] and stored["accuracy"]["forget"] == pytest.approx(100 - report["UA"])
     assert stored["hparams"]["epochs"] == 2 and stored["hparams"]["lr"] == 0.0002
+
+
+def test_each_checkpoint_is_run_once_per_split_and_the_retrained_one_once_for_all(unlearn_env, tmp_path, monkeypatch):
+    import engine.evaluation
+    calls = []
+    predict = engine.evaluation.predict
+    monkeypatch.setattr(engine.evaluation, "predict", lambda *a, **k: calls.append(1) or predict(*a, **k))
+    runs = ["--runs_dir", str(tmp_path / "runs")]
+    ga = unlearn_id(unlearn_env, "--unlearn", "GA", "--unlearn_epochs", "1")
+    ft = unlearn_id(unlearn_env, "--unlearn", "FT", "--unlearn_epochs", "1")
+    first = evaluate(unlearn_env, ga, tmp_path, *runs)
+    assert len(calls) == 4  # train and test splits of the model and of the retrained model
+    evaluate(unlearn_env, ft, tmp_path, *runs)
+    assert len(calls) == 6  # the retrained model's logits come from the cache
+    again = evaluate(unlearn_env, ga, tmp_path, *runs)
+    assert len(calls) == 6
+    assert {k: again[k] for k in ("UA", "RA", "TA", "MIA", "avg_gap")} == \
+        {k: first[k] for k in ("UA", "RA", "TA", "MIA", "avg_gap")}
+    assert unlearn_id(unlearn_env, "--unlearn", "GA", "--unlearn_epochs", "1", "--seed", "9", "--overwrite") == ga
+    evaluate(unlearn_env, ga, tmp_path, *runs)
+    assert len(calls) == 8  # the same id with new weights: new logits

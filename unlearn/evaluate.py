@@ -6,7 +6,7 @@ from torch import nn
 
 from datasets.base import ImageDataset
 from datasets.manipulate import patched_test
-from engine.evaluation import split_logits
+from engine.evaluation import LogitCache, split_logits
 from utils import metrics
 
 from .forget_sets import ForgetSet
@@ -33,10 +33,12 @@ class Logits:
 
 
 def unlearning_metrics(model: nn.Module, meta: dict, data: ImageDataset, forget: ForgetSet, device: torch.device,
-                       batch_size: int = 512, show: bool = False) -> tuple[dict, Logits]:
-    """{"UA","RA","TA","MIA","per_class"} and the logits they came from (one pass over train and test)."""
-    train_logits, train_labels = split_logits(model, data.train, meta, device, batch_size, show=show)
-    test_logits, test_labels = split_logits(model, data.test, meta, device, batch_size, show=show)
+                       batch_size: int = 512, show: bool = False,
+                       cache: LogitCache | None = None) -> tuple[dict, Logits]:
+    """{"UA","RA","TA","MIA","per_class"} and the logits they came from (one pass over train and test, or none when
+    `cache` holds them)."""
+    train_logits, train_labels = split_logits(model, data.train, meta, device, batch_size, show=show, cache=cache)
+    test_logits, test_labels = split_logits(model, data.test, meta, device, batch_size, show=show, cache=cache)
     retain = forget.retain_indices(len(train_labels))
     kept = test_rows(data, forget)
     f_logits, f_labels = train_logits[forget.indices], train_labels[forget.indices]
@@ -56,7 +58,8 @@ def unlearning_metrics(model: nn.Module, meta: dict, data: ImageDataset, forget:
 
 
 def corrective_metrics(model: nn.Module, meta: dict, data: ImageDataset, logits: Logits, clean_train_labels: torch.Tensor,
-                       forget: ForgetSet, manipulation: dict, device: torch.device, batch_size: int = 512) -> dict:
+                       forget: ForgetSet, manipulation: dict, device: torch.device, batch_size: int = 512,
+                       cache: LogitCache | None = None) -> dict:
     """Seed 003's measures of a model trained on a manipulated set (percent), from `logits` plus, for
     poisoning, one pass over the patched test split (trigger stamped after normalisation, clean labels)."""
     clean = clean_train_labels.cpu()
@@ -69,7 +72,8 @@ def corrective_metrics(model: nn.Module, meta: dict, data: ImageDataset, logits:
     }
     if manipulation["method"] == "poisoning":
         target = manipulation["poison_target"]
-        p_logits, p_labels = split_logits(model, patched_test(data, manipulation), meta, device, batch_size, show=False)
+        p_logits, p_labels = split_logits(model, patched_test(data, manipulation), meta, device, batch_size, show=False,
+                                         cache=cache)
         victims = p_labels != target
         result["patched_test_accuracy"] = metrics.accuracy(p_logits, p_labels)
         result["attack_success_rate"] = 100.0 * (p_logits[victims].argmax(1) == target).float().mean().item()

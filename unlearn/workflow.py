@@ -13,8 +13,10 @@ from datasets import manipulate
 from datasets.base import ImageDataset
 from datasets.batching import BatchLoader
 from engine import classification_report, training
+from engine.evaluation import LogitCache
 from engine.family import CLASSIFICATION, family_from_meta
 from engine.train_loop import task_loss
+from utils import checkpoints
 from utils.device import resolve_device
 from utils.errors import UserError
 from utils.metrics import js_divergence
@@ -114,32 +116,45 @@ def refuse_flags(args: argparse.Namespace, refusals: dict[str, str]) -> None:
             raise UserError(f"--{flag} {why}")
 
 
-def evaluate(setup: Setup, model: nn.Module, meta: dict, batch_size: int) -> tuple[dict, Logits]:
+def evaluate(setup: Setup, model: nn.Module, meta: dict, batch_size: int,
+             cache: LogitCache | None = None) -> tuple[dict, Logits]:
     """UA, RA, TA, MIA and per-class accuracy, plus seed 003's measures when the model saw a manipulated set."""
-    result, logits = unlearning_metrics(model, meta, setup.data, setup.forget, setup.device, batch_size)
+    result, logits = unlearning_metrics(model, meta, setup.data, setup.forget, setup.device, batch_size, cache=cache)
     if setup.manipulation:
         result["corrective"] = corrective_metrics(model, meta, setup.data, logits, setup.clean_train_labels,
-                                                  setup.forget, setup.manipulation, setup.device, batch_size)
+                                                  setup.forget, setup.manipulation, setup.device, batch_size, cache)
     return result, logits
+
+
+def logit_cache(args: argparse.Namespace, model_id: str) -> LogitCache:
+    """The logits of checkpoint `model_id` are kept in {runs_dir}/eval_cache/."""
+    return LogitCache(Path(args.runs_dir) / "eval_cache", checkpoints.find_checkpoint(model_id, args.model_dir))
+
+
+def load_retrained(setup: Setup, args: argparse.Namespace) -> tuple[nn.Module, dict]:
+    """The model of --retrain_model_id and its meta, refused unless it was retrained without this forget set."""
+    retrained, r_meta = models.load_model(args.retrain_model_id, args.model_dir, setup.data.describe(), setup.device)
+    if "forget" not in r_meta or not torch.equal(forget_sets.from_meta(r_meta).indices, setup.forget.indices):
+        stored = forget_sets.describe(forget_sets.from_meta(r_meta)) if "forget" in r_meta else "nothing"
+        raise UserError(f"{args.retrain_model_id} was retrained without {stored}, not the forget set of "
+                        f"{args.model_id} ({forget_sets.describe(setup.forget)})")
+    return retrained, r_meta
 
 
 def image_unlearn_report(setup: Setup, args: argparse.Namespace) -> dict:
     """main_test_unlearn.py for classification: UA, RA, TA, MIA of the model (and the retrained one, the gap between
     them, the JS divergence on the forget set), seed 003's corrective measures and the transfer measures."""
     batch = max(args.batch_size, 256)
-    result, logits = evaluate(setup, setup.model, setup.meta, batch)
+    retrained = load_retrained(setup, args) if args.retrain_model_id else None  # checked before any work
+    result, logits = evaluate(setup, setup.model, setup.meta, batch, logit_cache(args, args.model_id))
     unlearn_time = setup.meta.get("unlearn", {}).get("unlearn_time_s")
     report = {**{k: result[k] for k in GAP_KEYS}, "avg_gap": None, "gap": None, "js_to_retrain": None,
               "unlearn_time_s": unlearn_time, "per_class": result["per_class"], **result.get("corrective", {})}
     corrective_rows = [[args.model_id, *result["corrective"].values()]] if "corrective" in result else []
     rows = [[args.model_id, *(result[k] for k in GAP_KEYS), "", unlearn_time if unlearn_time is not None else ""]]
-    if args.retrain_model_id:
-        retrained, r_meta = models.load_model(args.retrain_model_id, args.model_dir, setup.data.describe(), setup.device)
-        if "forget" not in r_meta or not torch.equal(forget_sets.from_meta(r_meta).indices, setup.forget.indices):
-            stored = forget_sets.describe(forget_sets.from_meta(r_meta)) if "forget" in r_meta else "nothing"
-            raise UserError(f"{args.retrain_model_id} was retrained without {stored}, not the forget set of "
-                            f"{args.model_id} ({forget_sets.describe(setup.forget)})")
-        r_result, r_logits = evaluate(setup, retrained, r_meta, batch)
+    if retrained:
+        retrained, r_meta = retrained
+        r_result, r_logits = evaluate(setup, retrained, r_meta, batch, logit_cache(args, args.retrain_model_id))
         report.update(gap_to_retrain(result, r_result))
         report["js_to_retrain"] = js_divergence(logits.train[setup.forget.indices], r_logits.train[setup.forget.indices])
         report["retrain"] = {k: r_result[k] for k in GAP_KEYS}

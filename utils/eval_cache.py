@@ -1,18 +1,27 @@
 """Evaluation results kept on disk under a key made of everything that decides them: the checkpoint's bytes, the
 data files (path, size, modification time), the evaluation settings and the version of the evaluation code. A
 protocol that compares many models with one reference (the Oracle) evaluates each checkpoint once."""
+import functools
 import hashlib
 import json
 import shutil
 from pathlib import Path
 
-from .io import atomic_path, save_json
+import torch
+
+from .io import atomic_path, save_json, save_torch
 
 EVAL_VERSION = 1  # raise when metrics or the evaluation loop change: old entries are then never read
 
 
 def file_digest(path: str | Path) -> str:
-    """SHA-256 of a file's bytes."""
+    """SHA-256 of a file's bytes (read once per process while its size and modification time stay the same)."""
+    stat = Path(path).stat()
+    return _digest(str(Path(path).resolve()), stat.st_size, stat.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=64)
+def _digest(path: str, size: int, mtime_ns: int) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
@@ -44,6 +53,14 @@ class EvalCache:
     def put(self, key: str, report: dict) -> dict:
         save_json(report, self.path(key))
         return report
+
+    def get_tensors(self, key: str) -> dict[str, torch.Tensor] | None:
+        path = self.path(key, ".pt")
+        return torch.load(path, map_location="cpu", weights_only=True) if path.is_file() else None
+
+    def put_tensors(self, key: str, tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        save_torch(tensors, self.path(key, ".pt"))
+        return tensors
 
     def copy_picture(self, key: str, to: str | Path) -> Path | None:
         """Copy the entry's picture to `to` (atomically); None when the entry has none."""
