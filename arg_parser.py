@@ -56,7 +56,7 @@ def method_defaults() -> tuple[dict[str, dict[str, dict]], dict[str, str]]:
         for node in ast.walk(ast.parse(path.read_text())):
             if not (isinstance(node, ast.Call) and getattr(node.func, "id", None) == "register" and node.args):
                 continue
-            knobs = {k.arg: k.value for k in node.keywords if k.arg not in ("salun", "variants")}
+            knobs = {k.arg: k.value for k in node.keywords if k.arg not in ("salun", "variants", "search")}
             families = ast.literal_eval(knobs.pop("task")) if "task" in knobs else CLASSIFICATION
             for family in (families,) if isinstance(families, str) else families:
                 defaults = {**(base if METHOD_TAKES_RECIPE_FLAGS[family] else dict.fromkeys(base, PARENT)),
@@ -372,6 +372,22 @@ def _record(p: argparse._ArgumentGroup) -> None:
                    help="a value the --json record carries for the reporters (repeatable), e.g. --tag share=30")
 
 
+def _tune(p: argparse._ArgumentGroup) -> None:
+    p.add_argument("--trials", type=positive_int, default=30,
+                   help="complete trials the study should hold, whichever workers run them")
+    p.add_argument("--study", default=None, help="study name (default {model}_{method}_{forget set}); workers that "
+                                                 "name the same study and --storage share it")
+    p.add_argument("--storage", default=None,
+                   help="where studies live: an SQLAlchemy URL (sqlite:///FILE, postgresql://..., mysql://...) or "
+                        "journal:FILE (an Optuna journal on a shared disk); default sqlite in {runs_dir}/tune/")
+    p.add_argument("--objective", default="avg_gap",
+                   help="what each trial minimises: avg_gap, time or rte (time / retrain time); two, comma-"
+                        "separated (avg_gap,time), give a Pareto front")
+    p.add_argument("--tune_seed", type=non_negative_int, default=0, help="the sampler's seed (TPE)")
+    p.add_argument("--final_seeds", type=non_negative_int, default=3,
+                   help="runs of the best setting on your forget set (seeds --seed, --seed+1, ...); 0 for none")
+
+
 GROUPS = {
     "data": _data,
     "model": _model,
@@ -383,10 +399,11 @@ GROUPS = {
     "submission": _submission,
     "output": _output,
     "record": _record,
+    "tune": _tune,
     "fl_mrcm_train": functools.partial(_fl_mrcm, phase="train"),
     "fl_mrcm_test": functools.partial(_fl_mrcm, phase="test"),
 }
-GROUP_TITLES = {"record": "evaluation record (--json)", "fl_mrcm_train": "FL-MRCM's flags (train phase)", "fl_mrcm_test": "FL-MRCM's flags (test phase)"}
+GROUP_TITLES = {"record": "evaluation record (--json)", "tune": "hyper-parameter search (Optuna)", "fl_mrcm_train": "FL-MRCM's flags (train phase)", "fl_mrcm_test": "FL-MRCM's flags (test phase)"}
 
 
 def build_parser(*groups: str, description: str | None = None) -> Parser:

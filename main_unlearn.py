@@ -10,6 +10,8 @@ from utils.errors import run_cli
 def main(argv=None) -> str:
     parser = build_parser("data", "model", "unlearning", "system", "output", description=__doc__)
     parser.add_argument("--list", action="store_true", help="list the unlearning methods and exit")
+    parser.add_argument("--hparams", default=None, metavar="FILE",
+                        help="the knobs of a main_tune.py best.json (flags given here win)")
     args = parser.parse_args(argv)
     import unlearn  # after parsing: --help and flag errors answer without importing torch
     from unlearn import masks
@@ -32,6 +34,11 @@ def main(argv=None) -> str:
                     "--model_dir: pass --model_dir instead",
         "pretrained": "is main_train.py's (start training from a checkpoint's weights); main_unlearn.py unlearns "
                       "--model_id: drop it"})
+    if args.hparams:
+        from unlearn.tune import read_hparams
+        for flag, value in read_hparams(args.hparams, args.unlearn).items():
+            if flag not in args.given:
+                setattr(args, flag, value)
     setup = family_for_flags(args).load_setup(args)
     method = unlearn.get_method(args.unlearn, setup.family)
     hp = planned_hparams(args, setup.meta)

@@ -15,6 +15,7 @@ import main_forget
 import main_test
 import main_test_unlearn
 import main_train
+import main_tune
 import main_unlearn
 from arg_parser import ARCHS, PARENT, PARENT_KNOBS, method_defaults
 from engine.family import FAMILY_DEFAULTS
@@ -23,7 +24,7 @@ from tests.conftest import expect_user_error
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPTS = {"main_train.py": main_train, "main_test.py": main_test, "main_unlearn.py": main_unlearn,
            "main_forget.py": main_forget, "main_test_unlearn.py": main_test_unlearn, "generate_mask.py": generate_mask,
-           "examine_dataset.py": examine_dataset}
+           "examine_dataset.py": examine_dataset, "main_tune.py": main_tune}
 # runs a script's --help in a fresh interpreter, then says on stderr whether torch was imported
 HELP_PROBE = ("import runpy, sys; sys.argv = [{script!r}, '--help']\n"
               "try:\n    runpy.run_path({script!r}, run_name='__main__')\n"

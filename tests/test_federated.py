@@ -245,3 +245,8 @@ def test_target_site_without_a_test_split(guarded, cli, tmp_path):
 
 def test_sequence_folder_missing_from_a_site(guarded, cli):
     expect_user_error(cli(main_train.main, *train_argv(guarded, "--sequence", "T2")), "no T2/ sub-folder", "T1")
+
+
+@pytest.mark.parametrize("flags", [["--memory_format", "channels_last"], ["--compile"]])
+def test_federated_training_refuses_channels_last_and_compile(guarded, cli, flags):
+    expect_user_error(cli(main_train.main, *train_argv(guarded, *flags)), "federated training", flags[0])

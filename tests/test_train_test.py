@@ -104,3 +104,29 @@ def test_viewer_number_keys_show_samples_of_that_class():
     assert "class 3" in grid.fig._suptitle.get_text()
     grid.on_key(SimpleNamespace(key=" "))
     assert len({ax.get_title() for ax in grid.axes}) > 1
+
+
+def test_channels_last_trains_the_same_model_as_contiguous_order(tmp_path):
+    last = main_train.main(train_args(tmp_path, "last", "--epochs", "3"))
+    plain = main_train.main(train_args(tmp_path, "plain", "--epochs", "3", "--memory_format", "contiguous"))
+    assert abs(last["best_val_acc"] - plain["best_val_acc"]) <= 2.0
+    a = torch.load(tmp_path / "model_weights" / "last_last.pt", weights_only=True)["state_dict"]
+    b = torch.load(tmp_path / "model_weights" / "plain_last.pt", weights_only=True)["state_dict"]
+    assert a["features.0.0.weight"].is_contiguous(memory_format=torch.channels_last)
+    assert b["features.0.0.weight"].is_contiguous()
+    curves = [torch.load(tmp_path / "model_weights" / f"{run}_last.pt", weights_only=True)["meta"]["history"]
+              for run in ("last", "plain")]
+    first = [curve[0]["train_loss"] for curve in curves]
+    assert abs(first[0] - first[1]) <= 0.01 * first[1]  # the same steps in another float order, not a new rule
+
+
+def test_accelerated_shares_the_parameters_and_gives_the_same_outputs():
+    from engine.train_loop import accelerated
+    torch.manual_seed(0)
+    model = models.create_model("smallcnn", 10, 1).eval()
+    x = torch.randn(4, 1, 28, 28)
+    before, params = model(x), list(model.parameters())
+    net = accelerated(model, "channels_last")
+    assert net is model and all(p is q for p, q in zip(params, model.parameters()))
+    assert model.features[0][0].weight.is_contiguous(memory_format=torch.channels_last)
+    assert torch.allclose(net(x), before, atol=1e-5)

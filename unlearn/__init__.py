@@ -12,7 +12,7 @@ from utils.device import seed_everything
 from utils.errors import UserError
 
 from .families import family_for_checkpoint
-from .knobs import KNOBS
+from .knobs import KNOBS, Range
 from .masks import kept_share
 
 
@@ -24,6 +24,7 @@ class Method:
     masked: bool = False
     task: str = "classification"  # or "reconstruction": fn(model, ReconTask)
     variants: dict = field(default_factory=dict)  # --scrub_variant name -> the defaults it overrides
+    search: dict[str, Range] = field(default_factory=dict)  # knob -> where main_tune.py searches it
 
 
 _METHODS: dict[tuple[str, str], Method] = {}
@@ -34,19 +35,25 @@ KNOB_FLAGS = {key: knob.flag for key, knob in KNOBS.items()}
 
 
 def register(name: str, *, salun: bool = True, task: str | tuple[str, ...] = "classification",
-             variants: dict | None = None, **defaults):
+             variants: dict | None = None, search: dict[str, Range] | None = None, **defaults):
     """Register a method of `task` (a family, or several: one function whose passes run on each family's task)
-    under `name` (case-insensitive) and, for gradient methods, `{name}_with_SalUn`."""
+    under `name` (case-insensitive) and, for gradient methods, `{name}_with_SalUn`; `search` gives the range
+    main_tune.py searches of each tunable knob (knobs the method takes)."""
     unknown = sorted(set(defaults) - set(KNOBS) - {"from_parent"})
     if unknown:
         raise ValueError(f"@register({name!r}) declares {', '.join(unknown)}, not knobs: declare them in unlearn/knobs.py")
+    untaken = sorted(set(search or {}) - set(defaults))
+    if untaken:
+        raise ValueError(f"@register({name!r}) searches {', '.join(untaken)}, which it does not take")
 
     def add(fn):
         for family in (task,) if isinstance(task, str) else task:
-            _METHODS[(family, name.lower())] = Method(name, fn, defaults, task=family, variants=variants or {})
+            _METHODS[(family, name.lower())] = Method(name, fn, defaults, task=family, variants=variants or {},
+                                                     search=search or {})
             if salun:
                 _METHODS[(family, f"{name.lower()}_with_salun")] = Method(
-                    f"{name}_with_SalUn", fn, defaults, masked=True, task=family, variants=variants or {})
+                    f"{name}_with_SalUn", fn, defaults, masked=True, task=family, variants=variants or {},
+                    search=search or {})
         return fn
     return add
 

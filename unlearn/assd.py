@@ -6,6 +6,7 @@ import torch
 from torch import nn
 
 from . import register
+from .knobs import Range
 from .ssd import dampen, diagonal_fisher, rows_loader
 from .task import UnlearnTask
 
@@ -21,7 +22,8 @@ def adaptive_alpha(retain: dict[str, torch.Tensor], forget: dict[str, torch.Tens
 
 # The notebook's run: λ 1, no dampening floor, importance on the retain set (its `retain_loader`) at batch 1024 on
 # 180k tabular rows; batch 64 here keeps SSD's image setting and enough batches (about 18 on Digits) to average.
-@register("ASSD", salun=False, ssd_lambda=1.0, batch_size=64, epochs=0, lr=0.0)
+@register("ASSD", salun=False, ssd_lambda=1.0, batch_size=64, epochs=0, lr=0.0,
+          search={"ssd_lambda": Range(0.1, 10.0, log=True)})
 def adaptive_selective_synaptic_dampening(model: nn.Module, task: UnlearnTask) -> nn.Module:
     """SSD's dampening with α the percentile of imp_f / imp_retain that the forget set's share of the data sets."""
     retain = diagonal_fisher(model, rows_loader(task, task.retain_indices.cpu()), task.show, "importance on D_r")

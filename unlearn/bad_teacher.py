@@ -9,6 +9,7 @@ from engine.train_loop import Step, labelled
 from models import create_model
 
 from . import register
+from .knobs import EPOCHS, LR_ADAM, Range
 from .task import Pass, UnlearnTask, frozen_copy, marked_split, optimise
 
 
@@ -29,7 +30,8 @@ def retain_share(task: UnlearnTask, share: float) -> torch.Tensor:
 
 # the reference: Adam lr 1e-4, batch 256, KL temperature 1, 1 epoch on CIFAR (~70 steps); Digits' forget ∪ 30 %
 # retain fills 2 batches, so 10 epochs give a comparable number of steps
-@register("BadT", epochs=10, lr=1e-4, optimizer="adam", batch_size=256, kd_T=1.0, retain_share=0.3)
+@register("BadT", epochs=10, lr=1e-4, optimizer="adam", batch_size=256, kd_T=1.0, retain_share=0.3,
+          search={"epochs": EPOCHS, "lr": LR_ADAM, "kd_T": Range(1.0, 4.0)})
 def bad_teacher(model: nn.Module, task: UnlearnTask) -> nn.Module:
     good = task.frozen_original()
     meta = task.meta

@@ -8,6 +8,7 @@ from models import classifier_name
 from utils.errors import UserError
 
 from . import register
+from .knobs import EPOCHS, LR_ADAM
 from .losses import cross_entropy
 from .task import Pass, UnlearnTask, optimise
 
@@ -63,12 +64,12 @@ def expand(model: nn.Module, task: UnlearnTask, keep_shadow: bool) -> nn.Module:
     return model
 
 
-@register("boundary_expanding", epochs=5, lr=1e-3)
+@register("boundary_expanding", epochs=5, lr=1e-3, search={"epochs": EPOCHS, "lr": LR_ADAM})
 def boundary_expanding(model: nn.Module, task: UnlearnTask) -> nn.Module:
     return expand(model, task, keep_shadow=True)
 
 
-@register("boundary_expanding_drop", epochs=5, lr=1e-3)
+@register("boundary_expanding_drop", epochs=5, lr=1e-3, search={"epochs": EPOCHS, "lr": LR_ADAM})
 def boundary_expanding_drop(model: nn.Module, task: UnlearnTask) -> nn.Module:
     """boundary_expanding, then the shadow row is removed so the model has K outputs again (not in the reference)."""
     return expand(model, task, keep_shadow=False)

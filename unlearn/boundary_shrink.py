@@ -7,6 +7,7 @@ from torch import nn
 from engine.train_loop import Step, labelled
 
 from . import register
+from .knobs import EPOCHS, LR_ADAM
 from .task import Pass, UnlearnTask, optimise
 
 PIXEL_BOUND = 0.1  # FGSM step in [0, 1] pixel units ("hard coding in the paper")
@@ -31,7 +32,7 @@ def neighbour_labels(original: nn.Module, x: torch.Tensor, y: torch.Tensor, mean
         return original(neighbour).argmax(1)
 
 
-@register("boundary_shrink", epochs=5, lr=3e-4)
+@register("boundary_shrink", epochs=5, lr=3e-4, search={"epochs": EPOCHS, "lr": LR_ADAM})
 def boundary_shrink(model: nn.Module, task: UnlearnTask) -> nn.Module:
     original = task.frozen_original()
     mean, std = (torch.tensor(task.meta[key], device=task.device)[None, :, None, None] for key in ("mean", "std"))

@@ -5,10 +5,12 @@ from torch import nn
 from engine.train_loop import Step, labelled
 
 from . import register
+from .knobs import EPOCHS, LR_SGD, Range
 from .task import Pass, UnlearnTask, optimise
 
 
-@register("FT_prune", epochs=5, lr=0.01, alpha=5e-4)
+@register("FT_prune", epochs=5, lr=0.01, alpha=5e-4,
+          search={"epochs": EPOCHS, "lr": LR_SGD, "alpha": Range(1e-5, 1e-2, log=True)})
 def l1_sparse(model: nn.Module, task: UnlearnTask) -> nn.Module:
     epochs, alpha = task.hp["epochs"], task.hp["alpha"]
     weight = {"now": alpha}

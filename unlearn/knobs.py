@@ -12,6 +12,21 @@ class Knob:
     choices: tuple[str, ...] | None = None
 
 
+@dataclass(frozen=True)
+class Range:
+    """Where main_tune.py searches a knob: low..high, log-uniform when `log`, whole numbers when `integer`."""
+    low: float
+    high: float
+    log: bool = False
+    integer: bool = False
+
+
+# the ranges methods declare in @register(search=...), from the papers' own sweeps (SalUn's lr grids, SSD's α and λ)
+EPOCHS = Range(1, 10, integer=True)
+LR_SGD = Range(1e-3, 1e-1, log=True)      # SalUn's FT / RL grid 0.01-0.1, down to 1e-3
+LR_ASCENT = Range(1e-5, 1e-2, log=True)   # SalUn's GA grid 1e-5-1e-3, and beyond
+LR_ADAM = Range(1e-5, 1e-2, log=True)
+
 KNOBS: dict[str, Knob] = {
     "epochs": Knob("unlearn_epochs", "positive_int",
                    "methods that train (SSD, ASSD, wfisher and federaser train no epochs and refuse it)"),

@@ -4,6 +4,7 @@ import torch
 from torch import nn
 
 from . import register
+from .knobs import EPOCHS, LR_SGD
 from .losses import cross_entropy
 from .task import Pass, UnlearnTask, optimise
 
@@ -27,7 +28,7 @@ def random_other_labels(task: UnlearnTask, epoch: int) -> torch.Tensor:
     return labels
 
 
-@register("RL", epochs=5, lr=0.01)
+@register("RL", epochs=5, lr=0.01, search={"epochs": EPOCHS, "lr": LR_SGD})
 def random_labels(model: nn.Module, task: UnlearnTask) -> nn.Module:
     """SalUn's RL (RL.py, CIFAR-10 branch): per epoch a pass over forget with labels drawn from all K classes, then a
     pass over retain with true labels."""
@@ -35,7 +36,7 @@ def random_labels(model: nn.Module, task: UnlearnTask) -> nn.Module:
     return optimise(model, task, [forget, Pass("retain", cross_entropy())], desc="RL")
 
 
-@register("RL_other", epochs=5, lr=0.01)
+@register("RL_other", epochs=5, lr=0.01, search={"epochs": EPOCHS, "lr": LR_SGD})
 def random_other_labels_mixed(model: nn.Module, task: UnlearnTask) -> nn.Module:
     """RL variant: forget rows get a random *other* class (never the true one), and one shuffled pass per epoch runs
     over forget ∪ retain (like SalUn's CIFAR-100 branch, but never drawing the true class)."""

@@ -10,6 +10,7 @@ from torch import nn
 from engine.train_loop import Step, labelled
 
 from . import register
+from .knobs import EPOCHS, LR_SGD, Range
 from .losses import distillation_kl
 from .task import Pass, UnlearnTask, optimise
 
@@ -17,7 +18,9 @@ CORRECTIVE = {"variant": "corrective", "alpha": 0.001, "msteps": 100, "lr": 0.00
 
 
 @register("SCRUB", epochs=5, lr=0.01, alpha=0.001, msteps=2, kd_T=4.0, variant="kurmanji",
-          variants={"kurmanji": {}, "corrective": CORRECTIVE})
+          variants={"kurmanji": {}, "corrective": CORRECTIVE},
+          search={"epochs": EPOCHS, "lr": LR_SGD, "alpha": Range(1e-4, 1.0, log=True),
+                  "msteps": Range(1, 5, integer=True)})
 def scrub(model: nn.Module, task: UnlearnTask) -> nn.Module:
     """Each epoch: a max pass over forget (while msteps allows), then a min pass over retain."""
     teacher, t, alpha, msteps = task.frozen_original(), task.hp["kd_T"], task.hp["alpha"], task.hp["msteps"]

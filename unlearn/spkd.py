@@ -9,6 +9,7 @@ from engine.train_loop import Step, labelled
 from models.features import forward_with_features
 
 from . import register
+from .knobs import EPOCHS, LR_ADAM, Range
 from .losses import cross_entropy
 from .task import Pass, UnlearnTask, optimise
 
@@ -22,7 +23,8 @@ def similarity_preserving_loss(student: torch.Tensor, teacher: torch.Tensor) -> 
     return torch.linalg.matrix_norm(g_s - g_t) / (b * b)
 
 
-@register("SPKD", epochs=3, lr=1e-3, ce_weight=10.0, sp_weight=10.0)
+@register("SPKD", epochs=3, lr=1e-3, ce_weight=10.0, sp_weight=10.0,
+          search={"epochs": EPOCHS, "lr": LR_ADAM, "sp_weight": Range(1.0, 100.0, log=True)})
 def spkd(model: nn.Module, task: UnlearnTask) -> nn.Module:
     teacher, ce_weight, sp_weight = task.frozen_original(), task.hp["ce_weight"], task.hp["sp_weight"]
 

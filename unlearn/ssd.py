@@ -7,6 +7,7 @@ from datasets.batching import BatchLoader
 from engine.gradients import gradient_statistics
 
 from . import register
+from .knobs import Range
 from .task import UnlearnTask
 
 
@@ -33,7 +34,8 @@ def reference_rows(task: UnlearnTask) -> torch.Tensor:
 # Foster et al.'s ssd_tuning (forget_full_class_main.py): batch 64, α 10 (ResNet-18), λ 1, importance on D = the
 # concatenation retain + forget. Because the forget batches are part of D, imp_f / imp_D cannot exceed about
 # |D| / |D_f| (10 for one Digits class of ten), so α 10 sits at that cap and selects next to nothing on Digits.
-@register("SSD", salun=False, ssd_alpha=10.0, ssd_lambda=1.0, batch_size=64, epochs=0, lr=0.0)
+@register("SSD", salun=False, ssd_alpha=10.0, ssd_lambda=1.0, batch_size=64, epochs=0, lr=0.0,
+          search={"ssd_alpha": Range(1.0, 100.0, log=True), "ssd_lambda": Range(0.1, 10.0, log=True)})
 def selective_synaptic_dampening(model: nn.Module, task: UnlearnTask) -> nn.Module:
     """Parameters with imp_f > α·imp_D are scaled by min(λ·imp_D / imp_f, 1)."""
     forget = diagonal_fisher(model, rows_loader(task, task.forget.indices.cpu()), task.show, "importance on D_f")

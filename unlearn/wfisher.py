@@ -6,6 +6,7 @@ from torch import nn
 from tqdm import tqdm
 
 from . import register
+from .knobs import Range
 from .task import UnlearnTask
 
 
@@ -57,7 +58,8 @@ def influence_step(model: nn.Module, task: UnlearnTask) -> torch.Tensor:
 
 
 # damping 1: the reference's WoodFisher starts from the identity, F = I + GGᵀ/N, so α has SalUn's scale
-@register("wfisher", alpha=0.1, samples=64, damping=1.0, epochs=0, lr=0.0)
+@register("wfisher", alpha=0.1, samples=64, damping=1.0, epochs=0, lr=0.0,
+          search={"alpha": Range(1e-3, 10.0, log=True)})
 def influence_unlearning(model: nn.Module, task: UnlearnTask) -> nn.Module:
     step = influence_step(model, task)
     mask = task.weight_mask(model)

@@ -1,5 +1,8 @@
 """Classification metrics computed from logits (percent for accuracies, [0, 1] for AUC as MedMNIST reports it)."""
+import importlib
 import math
+import sys
+import threading
 
 import numpy as np
 import torch
@@ -56,6 +59,16 @@ def confusion_matrix(logits: torch.Tensor, labels: torch.Tensor, num_classes: in
 
 def true_class_confidence(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     return torch.softmax(logits.float(), 1).gather(1, labels[:, None]).squeeze(1)
+
+
+def import_in_background(module: str) -> threading.Thread | None:
+    """Start importing `module` in a thread (None when it is loaded): scikit-learn's import (about a second) then
+    overlaps the model's pass over the data, whose kernels leave the interpreter free. Join it before use."""
+    if module in sys.modules:
+        return None
+    thread = threading.Thread(target=importlib.import_module, args=(module,), daemon=True)
+    thread.start()
+    return thread
 
 
 def svc_mia_efficacy(members: torch.Tensor, non_members: torch.Tensor, targets: torch.Tensor,

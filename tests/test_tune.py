@@ -1,0 +1,126 @@
+"""main_tune.py: Optuna studies of a method's declared knobs, scored on a validation forget set, shared by workers."""
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import main_tune
+import main_unlearn
+import unlearn
+from tests.conftest import expect_user_error, fingerprint
+from unlearn.tune import validation_forget_set
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def tune_env(trained_digits, tmp_path_factory):
+    """The Digits model in a folder of its own, and the flags every tuning run here shares."""
+    source, model_id, _ = trained_digits
+    work = tmp_path_factory.mktemp("tune")
+    (work / "model_weights").mkdir()
+    shutil.copy(source / "model_weights" / f"{model_id}.pt", work / "model_weights")
+    flags = ["--model_id", model_id, "--class_to_forget", "3", "--model_dir", str(work / "model_weights"),
+             "--final_seeds", "0"]
+    return {"work": work, "flags": flags}
+
+
+def tune(env, runs: Path, *argv: str) -> dict:
+    return main_tune.main([*env["flags"], "--runs_dir", str(runs), "--unlearn", "GA", *argv])
+
+
+def test_every_tunable_method_declares_ranges_of_knobs_it_takes():
+    untunable = {"retrain", "EU"}  # retrain has no knobs; EU retrains with the original's recipe
+    for name in unlearn.available():
+        method = unlearn.get_method(name)
+        assert bool(method.search) == (name not in untunable), name
+        for knob, r in method.search.items():
+            assert knob in method.defaults and r.low < r.high and (r.low > 0 or not r.log), (name, knob)
+
+
+def test_the_validation_forget_set_is_another_draw_of_the_same_kind(unlearn_env):
+    from unlearn.workflow import load_setup
+    from arg_parser import build_parser
+    args = build_parser("data", "model", "unlearning", "system", "output").parse_args(
+        ["--model_id", unlearn_env["model_id"], "--class_to_forget", "3", *unlearn_env["common"]])
+    setup = load_setup(args)
+    other = validation_forget_set(setup.data, setup.forget, seed=1)
+    assert other.classwise and len(other.classes) == 1 and other.classes != [3]
+    assert set(other.indices.tolist()).isdisjoint(setup.forget.indices.tolist())
+    assert validation_forget_set(setup.data, setup.forget, seed=1).classes == other.classes  # seeded
+    args.class_to_forget, args.num_indexes_to_replace = None, "100"
+    random_setup = load_setup(args)
+    drawn = validation_forget_set(random_setup.data, random_setup.forget, seed=1)
+    assert not drawn.classwise and len(drawn.indices) == 100
+    assert set(drawn.indices.tolist()).isdisjoint(random_setup.forget.indices.tolist())
+
+
+def test_a_study_writes_best_json_that_main_unlearn_reads_and_the_same_seed_finds_the_same_setting(tune_env,
+                                                                                                   tmp_path, cli):
+    first = tune(tune_env, tmp_path / "a", "--trials", "3", "--tune_seed", "4")
+    again = tune(tune_env, tmp_path / "b", "--trials", "3", "--tune_seed", "4")
+    assert first["hparams"] == again["hparams"] and first["trials"] == 3
+    folder = tmp_path / "a" / "tune" / first["study"]
+    assert {"best.json", "trials.csv", "history.png", "importances.png"} <= {p.name for p in folder.iterdir()}
+    best = json.loads((folder / "best.json").read_text())
+    assert best["validation_forget"].startswith("class ") and "class 3 " not in best["validation_forget"]
+    out_id = main_unlearn.main([*tune_env["flags"][:-2], "--unlearn", "GA", "--hparams", str(folder / "best.json"),
+                                "--unlearn_epochs", "1"])
+    assert f"_unlearnEpochs1_unlearnlr{unlearn.lr_digits(best['flags']['unlearn_lr'])}" in out_id  # the flag wins
+    expect_user_error(cli(main_unlearn.main, *tune_env["flags"][:-2], "--unlearn", "FT", "--hparams",
+                          str(folder / "best.json")), "GA's setting", "--unlearn GA")
+
+
+def test_a_pareto_study_of_gap_and_time(tune_env, tmp_path):
+    summary = tune(tune_env, tmp_path, "--trials", "3", "--objective", "avg_gap,time")
+    assert summary["objectives"] == ["avg_gap", "time"] and summary["pareto"]
+    assert (tmp_path / "tune" / summary["study"] / "pareto.png").exists()
+
+
+@pytest.mark.parametrize("storage", ["sqlite", "journal"])
+def test_two_workers_on_one_study_complete_the_trials_together_once_each(tune_env, tmp_path, storage):
+    tune(tune_env, tmp_path / "warm", "--trials", "1")  # the validation retrain, once, before the workers race
+    url = f"sqlite:///{tmp_path / 'shared.db'}" if storage == "sqlite" else f"journal:{tmp_path / 'shared.log'}"
+    argv = [sys.executable, str(ROOT / "main_tune.py"), *tune_env["flags"], "--unlearn", "GA", "--trials", "6",
+            "--study", "shared", "--storage", url]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    workers = [subprocess.Popen([*argv, "--runs_dir", str(tmp_path / f"w{i}")], cwd=ROOT, env=env,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for i in range(2)]
+    results = [w.communicate(timeout=300) for w in workers]
+    assert all(w.returncode == 0 for w in workers), [err[-2000:] for _, err in results]
+    import optuna
+    from optuna.trial import TrialState
+
+    from unlearn.tune import make_storage
+    study = optuna.load_study(study_name="shared", storage=make_storage(url))
+    complete = study.get_trials(states=(TrialState.COMPLETE,))
+    assert len(complete) == 6 and len({t.number for t in complete}) == 6
+    assert all(t.state in (TrialState.COMPLETE, TrialState.FAIL) for t in study.trials)  # none left running
+    ran = [int(out.split("this worker ran ")[1].split()[0]) for out, _ in results]
+    assert sum(ran) == 6 and all(n >= 1 for n in ran), ran
+
+
+@pytest.mark.parametrize("argv, fragments", [
+    (["--objective", "accuracy"], ["--objective accuracy", "avg_gap"]),
+    (["--unlearn", "EU"], ["EU declares no search space"]),
+    (["--trials", "0"], ["--trials", "0"]),
+    (["--storage", "postgresql://nobody@127.0.0.1:1/none"], ["--storage postgresql://", "cannot be reached"]),
+    (["--storage", "sqlite:////no/such/folder/x.db"], ["--storage", "does not exist"]),
+])
+def test_bad_tuning_input_is_one_line_and_leaves_no_study(tune_env, tmp_path, cli, argv, fragments):
+    runs = tmp_path / "runs"
+    expect_user_error(cli(main_tune.main, *tune_env["flags"], "--runs_dir", str(runs), "--unlearn", "GA", *argv),
+                      *fragments)
+    assert not (runs / "tune" / "studies.db").exists() and not (tmp_path / "x.db").exists()
+
+
+def test_a_study_that_exists_for_another_method_is_refused_untouched(tune_env, tmp_path, cli):
+    tune(tune_env, tmp_path, "--trials", "1", "--study", "mine")
+    before = fingerprint(tmp_path / "tune")
+    expect_user_error(cli(main_tune.main, *tune_env["flags"], "--runs_dir", str(tmp_path), "--unlearn", "FT",
+                          "--trials", "1", "--study", "mine"), "study mine exists with method 'GA'")
+    assert fingerprint(tmp_path / "tune") == before
