@@ -384,6 +384,12 @@ def _tune(p: argparse._ArgumentGroup) -> None:
                    help="what each trial minimises: avg_gap, time or rte (time / retrain time); two, comma-"
                         "separated (avg_gap,time), give a Pareto front")
     p.add_argument("--tune_seed", type=non_negative_int, default=0, help="the sampler's seed (TPE)")
+    p.add_argument("--validation_sets", type=positive_int, default=2,
+                   help="validation forget sets a trial is scored on (the mean gap): other classes, or other random "
+                        "subsets, never yours")
+    p.add_argument("--no_prune", dest="prune", action="store_false",
+                   help="run every trial to its end (by default a trial whose gap after an epoch is worse than the "
+                        "median of earlier trials' at that epoch stops there; --objective avg_gap only)")
     p.add_argument("--final_seeds", type=non_negative_int, default=3,
                    help="runs of the best setting on your forget set (seeds --seed, --seed+1, ...); 0 for none")
 

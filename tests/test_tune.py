@@ -12,7 +12,7 @@ import main_tune
 import main_unlearn
 import unlearn
 from tests.conftest import expect_user_error, fingerprint
-from unlearn.tune import validation_forget_set
+from unlearn.tune import validation_forget_sets
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -48,15 +48,18 @@ def test_the_validation_forget_set_is_another_draw_of_the_same_kind(unlearn_env)
     args = build_parser("data", "model", "unlearning", "system", "output").parse_args(
         ["--model_id", unlearn_env["model_id"], "--class_to_forget", "3", *unlearn_env["common"]])
     setup = load_setup(args)
-    other = validation_forget_set(setup.data, setup.forget, seed=1)
-    assert other.classwise and len(other.classes) == 1 and other.classes != [3]
-    assert set(other.indices.tolist()).isdisjoint(setup.forget.indices.tolist())
-    assert validation_forget_set(setup.data, setup.forget, seed=1).classes == other.classes  # seeded
+    one, two = validation_forget_sets(setup.data, setup.forget, seed=1, count=2)
+    assert one.classwise and len(one.classes) == 1 and 3 not in one.classes + two.classes
+    assert one.classes != two.classes
+    assert set(one.indices.tolist()).isdisjoint(setup.forget.indices.tolist())
+    assert validation_forget_sets(setup.data, setup.forget, seed=1, count=2)[1].classes == two.classes  # seeded
+    assert len(validation_forget_sets(setup.data, setup.forget, seed=1, count=20)) == 9  # as many as there are
     args.class_to_forget, args.num_indexes_to_replace = None, "100"
     random_setup = load_setup(args)
-    drawn = validation_forget_set(random_setup.data, random_setup.forget, seed=1)
-    assert not drawn.classwise and len(drawn.indices) == 100
-    assert set(drawn.indices.tolist()).isdisjoint(random_setup.forget.indices.tolist())
+    drawn = validation_forget_sets(random_setup.data, random_setup.forget, seed=1, count=2)
+    assert all(not d.classwise and len(d.indices) == 100 for d in drawn)
+    rows = [set(d.indices.tolist()) for d in (random_setup.forget, *drawn)]
+    assert rows[0].isdisjoint(rows[1]) and rows[0].isdisjoint(rows[2]) and rows[1].isdisjoint(rows[2])
 
 
 def test_a_study_writes_best_json_that_main_unlearn_reads_and_the_same_seed_finds_the_same_setting(tune_env,

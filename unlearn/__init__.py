@@ -137,9 +137,11 @@ def resolve_hparams(method: Method, args: argparse.Namespace, parent_meta: dict)
 
 
 def run(model: nn.Module, data, forget, meta: dict, args: argparse.Namespace, device: torch.device,
-        mask: dict | None = None, show: bool = True) -> tuple[nn.Module, dict]:
+        mask: dict | None = None, show: bool = True,
+        after_epoch: Callable[[int, nn.Module], None] | None = None) -> tuple[nn.Module, dict]:
     """Unlearn `forget` (of `data`) from `model` with the method `args.unlearn` of the family of the model's checkpoint
-    `meta`; returns the new model and what was done."""
+    `meta`; returns the new model and what was done. `after_epoch(epoch, model)` runs after each epoch of the
+    method's passes (main_tune.py prunes with it)."""
     family = family_for_checkpoint(meta)
     method = get_method(args.unlearn, family.name)
     if method.masked and mask is None:
@@ -147,6 +149,7 @@ def run(model: nn.Module, data, forget, meta: dict, args: argparse.Namespace, de
     hp = resolve_hparams(method, args, meta)
     mask = mask if method.masked else None
     task = family.make_task(model, data, forget, meta, device, hp, mask, show, args)
+    task.after_epoch = after_epoch
     seed_everything(args.seed)
     if device.type == "cuda":
         torch.cuda.synchronize(device)

@@ -30,6 +30,7 @@ class UnlearnTask:
     mask: dict[str, torch.Tensor] | None = None
     original: nn.Module | None = None  # a frozen copy of the model before unlearning
     show: bool = True
+    after_epoch: Callable[[int, nn.Module], None] | None = None  # called after each epoch of optimise (tuning)
     _retain: torch.Tensor | None = field(default=None, repr=False)
 
     @property
@@ -136,6 +137,8 @@ def optimise(model: nn.Module, task: "UnlearnTask | ReconTask", passes: list[Pas
                                 mask=mask, desc=p.name or p.rows, show=task.show)
             step += len(batches)
             bar.set_postfix({f"{p.name or p.rows}_loss": f"{stats['loss']:.3f}"})
+        if task.after_epoch is not None:
+            task.after_epoch(epoch, model)
     return model
 
 

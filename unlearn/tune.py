@@ -67,31 +67,43 @@ def search_space(method: unlearn.Method, given: frozenset) -> dict[str, Range]:
     return space
 
 
-def validation_forget_set(data, forget: ForgetSet, seed: int) -> ForgetSet:
-    """Another draw of the same kind as `forget`: other classes for class-wise forgetting, another subset of the same
-    size (of the same classes) for random forgetting, disjoint from `forget` where the candidates allow."""
+def validation_forget_sets(data, forget: ForgetSet, seed: int, count: int) -> list[ForgetSet]:
+    """`count` other draws of the same kind as `forget` (fewer when the data has too few): other classes for
+    class-wise forgetting, other subsets of the same size (of the same classes) for random forgetting, disjoint from
+    `forget` and from each other where the candidates allow."""
     labels = data.train.labels.cpu()
     rng = np.random.default_rng(seed + 7919)
     spec = {"class_to_forget": [], "num_indexes_to_replace": None, "indexes_to_replace": None,
             "deletion_size": None, "seed": seed, "validation_for": forget_sets.describe(forget)}
     if forget.classwise:
         others = [c for c in range(data.num_classes) if c not in forget.classes and (labels == c).any()]
-        if len(others) < len(forget.classes):
-            raise UserError(f"{data.name} has no other {len(forget.classes)} class(es) to tune on; tune with "
-                            f"random forgetting (--num_indexes_to_replace) instead")
-        classes = sorted(int(c) for c in rng.choice(others, size=len(forget.classes), replace=False))
-        rows = torch.isin(labels, torch.tensor(classes)).nonzero().flatten()
-        return ForgetSet(rows.sort().values, classes, True, {**spec, "class_to_forget": classes})
+        k = len(forget.classes)
+        if len(others) < k:
+            raise UserError(f"{data.name} has no other {k} class(es) to tune on; tune with random forgetting "
+                            f"(--num_indexes_to_replace) instead")
+        drawn = [int(c) for c in rng.permutation(others)]
+        sets = []
+        for i in range(min(count, len(others) // k)):
+            classes = sorted(drawn[i * k:(i + 1) * k])
+            rows = torch.isin(labels, torch.tensor(classes)).nonzero().flatten()
+            sets.append(ForgetSet(rows.sort().values, classes, True, {**spec, "class_to_forget": classes}))
+        return sets
     if forget.spec.get("indexes_to_replace") or forget.spec.get("deletion_size"):
         raise UserError("main_tune.py tunes class-wise or random forgetting (--class_to_forget, "
                         "--num_indexes_to_replace); a listed or deletion set has no second draw of the same kind")
-    pool = torch.isin(labels, torch.tensor(forget.classes)) if forget.classes else torch.ones(len(labels), dtype=torch.bool)
-    outside = pool.clone()
-    outside[forget.indices] = False
-    candidates = (outside if outside.sum() >= len(forget.indices) else pool).nonzero().flatten()
-    pick = torch.from_numpy(rng.choice(len(candidates), size=len(forget.indices), replace=False))
-    rows = candidates[pick].sort().values
-    return ForgetSet(rows, list(forget.classes), False, {**spec, "num_indexes_to_replace": len(rows)})
+    pool = (torch.isin(labels, torch.tensor(forget.classes)) if forget.classes
+            else torch.ones(len(labels), dtype=torch.bool))
+    free = pool.clone()
+    free[forget.indices] = False
+    sets = []
+    for _ in range(count):
+        candidates = (free if free.sum() >= len(forget.indices) else pool).nonzero().flatten()
+        pick = torch.from_numpy(rng.choice(len(candidates), size=len(forget.indices), replace=False))
+        rows = candidates[pick].sort().values
+        free[rows] = False
+        sets.append(ForgetSet(rows, list(forget.classes), False, {**spec, "num_indexes_to_replace": len(rows),
+                                                                   "draw": len(sets)}))
+    return sets
 
 
 def retrained_for(setup: Setup, forget: ForgetSet, args: argparse.Namespace) -> tuple[nn.Module, dict]:
@@ -101,7 +113,9 @@ def retrained_for(setup: Setup, forget: ForgetSet, args: argparse.Namespace) -> 
     retrain_args = argparse.Namespace(**{**vars(args), "unlearn": "retrain",
                                          **{k.flag: None for k in KNOBS.values()}})
     hp = unlearn.resolve_hparams(unlearn.get_method("retrain"), retrain_args, setup.meta)
-    label = forget.label(hp) if not forget.spec.get("validation_for") else f"tuneval{forget.label(hp)}"
+    label = forget.label(hp)
+    if forget.spec.get("validation_for"):
+        label = f"tuneval{forget.spec.get('draw', '')}{label}"
     model_id = unlearn.unlearned_id(stem, label, "retrain", args.mask_thresh, hp["epochs"], hp["lr"])
     path = checkpoints.checkpoint_path(model_id, args.model_dir)
     while True:
@@ -149,15 +163,28 @@ class Scored:
 
 
 def score(setup: Setup, forget: ForgetSet, args: argparse.Namespace, hparams: dict, mask: dict | None,
-          retrained: dict, seed: int) -> Scored:
-    """Run the method with `hparams` (knob -> value) on a copy of the original and score it against `retrained`."""
+          retrained: dict, seed: int, trial=None) -> Scored:
+    """Run the method with `hparams` (knob -> value) on a copy of the original and score it against `retrained`.
+    With an Optuna `trial` the gap after every epoch is reported to it, and the run stops (optuna.TrialPruned) when
+    the study's pruner says so."""
     flags = {KNOBS[k].flag: v for k, v in hparams.items()}
     run_args = argparse.Namespace(**{**vars(args), **flags, "seed": seed})
+
+    def gap(model: nn.Module) -> tuple[dict, float]:
+        result, _ = unlearning_metrics(model, setup.meta, setup.data, forget, setup.device, EVAL_BATCH)
+        return result, gap_to_retrain(result, retrained)["avg_gap"]
+
+    def report(epoch: int, model: nn.Module) -> None:
+        import optuna
+        trial.report(gap(model)[1], epoch)
+        model.train()
+        if trial.should_prune():
+            raise optuna.TrialPruned(f"pruned after epoch {epoch + 1}")
+
     model, info = unlearn.run(copy.deepcopy(setup.model), setup.data, forget, setup.meta, run_args, setup.device,
-                              mask, show=False)
-    result, _ = unlearning_metrics(model, setup.meta, setup.data, forget, setup.device, EVAL_BATCH)
-    gaps = gap_to_retrain(result, retrained)
-    return Scored({**{k: result[k] for k in GAP_KEYS}, "avg_gap": gaps["avg_gap"]}, info["unlearn_time_s"])
+                              mask, show=False, after_epoch=report if trial is not None else None)
+    result, avg_gap = gap(model)
+    return Scored({**{k: result[k] for k in GAP_KEYS}, "avg_gap": avg_gap}, info["unlearn_time_s"])
 
 
 def make_storage(url: str):
@@ -199,7 +226,8 @@ def open_study(name: str, storage, attrs: dict, seed: int, overwrite: bool = Fal
                 raise UserError(f"study {name} exists with {key} {theirs[key]!r}, not {attrs[key]!r}; name another "
                                 f"--study, join it with its own flags, or start it again with --overwrite")
     sampler = optuna.samplers.TPESampler(seed=seed, multivariate=True)
-    study = optuna.create_study(study_name=name, storage=storage, sampler=sampler, load_if_exists=True,
+    pruner = optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=1)  # on the per-epoch gap
+    study = optuna.create_study(study_name=name, storage=storage, sampler=sampler, pruner=pruner, load_if_exists=True,
                                 directions=["minimize"] * len(attrs["objectives"]))
     for key, value in attrs.items():
         if key not in study.user_attrs:
@@ -217,6 +245,7 @@ def run_trials(study, trials: int, space: dict[str, Range], run, show: bool = Tr
     """Ask, run and tell trials until the study holds `trials` complete ones, whichever worker ran them; a trial a
     worker asks for once the others hold enough is marked surplus (failed) at once, so none runs twice or too many.
     Returns how many this worker completed."""
+    import optuna
     from optuna.trial import TrialState
     done = lambda: len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))  # noqa: E731
     mine, failed = 0, 0
@@ -232,6 +261,9 @@ def run_trials(study, trials: int, space: dict[str, Range], run, show: bool = Tr
                 break
             try:
                 values = run(trial, suggest(trial, space))
+            except optuna.TrialPruned:
+                study.tell(trial, state=TrialState.PRUNED)
+                continue
             except UserError as err:  # a diverged run: a failed trial, and the search goes on
                 trial.set_user_attr("error", str(err))
                 study.tell(trial, state=TrialState.FAIL)
@@ -376,7 +408,7 @@ def format_front(study) -> str:
 
 
 def tune(setup: Setup, args: argparse.Namespace) -> dict:
-    """main_tune.py: search `args.unlearn`'s knobs on a validation forget set, write the study's outputs, then run
+    """main_tune.py: search `args.unlearn`'s knobs on validation forget sets, write the study's outputs, then run
     the best setting on the user's forget set over --final_seeds seeds. Every flag is checked before the database
     is touched."""
     method = unlearn.get_method(args.unlearn, setup.family)
@@ -385,7 +417,8 @@ def tune(setup: Setup, args: argparse.Namespace) -> dict:
     unlearn.check_flags(method, args)
     if args.trials < 1:
         raise UserError(f"--trials {args.trials}: a study needs at least one trial")
-    validation = validation_forget_set(setup.data, setup.forget, args.seed)
+    validation = validation_forget_sets(setup.data, setup.forget, args.seed, args.validation_sets)
+    tuned_on = "; ".join(forget_sets.describe(v) for v in validation)
     stem = checkpoints.find_checkpoint(args.model_id, args.model_dir).stem
     name = args.study or f"{stem}_{method.name}_{setup.forget.label()}"
     folder = Path(args.runs_dir) / "tune" / name
@@ -396,19 +429,28 @@ def tune(setup: Setup, args: argparse.Namespace) -> dict:
     digest = file_digest(checkpoints.find_checkpoint(args.model_id, args.model_dir))[:12]
     attrs = {"method": method.name, "model": f"{stem} (sha256 {digest})", "dataset": setup.data.name,
              "forget": forget_sets.describe(setup.forget), "objectives": objectives,
-             "validation_forget": forget_sets.describe(validation)}
+             "validation_forget": tuned_on}
     study = open_study(name, storage, attrs, args.tune_seed, args.overwrite)
     print(f"study {name} in {storage_url}: {method.name}'s {', '.join(space)} by {', '.join(objectives)}, tuned on "
-          f"{forget_sets.describe(validation)} (the user's forget set, {forget_sets.describe(setup.forget)}, is "
+          f"{tuned_on} (the user's forget set, {forget_sets.describe(setup.forget)}, is "
           f"kept for the final runs)")
 
-    retrained, r_meta = retrained_for(setup, validation, args)
-    r_result, _ = unlearning_metrics(retrained, r_meta, setup.data, validation, setup.device, EVAL_BATCH)
-    retrain_s = r_meta["unlearn"]["unlearn_time_s"]
-    mask = saliency_mask(setup, validation, args.mask_thresh) if method.masked else None
+    references = []  # per validation set: the retrained model's measures, its time, the SalUn mask
+    for forget in validation:
+        retrained, r_meta = retrained_for(setup, forget, args)
+        r_result, _ = unlearning_metrics(retrained, r_meta, setup.data, forget, setup.device, EVAL_BATCH)
+        mask = saliency_mask(setup, forget, args.mask_thresh) if method.masked else None
+        references.append((forget, r_result, r_meta["unlearn"]["unlearn_time_s"], mask))
+    retrain_s = statistics.fmean(r[2] for r in references)
+
+    prune = args.prune and objectives == ["avg_gap"]  # Optuna prunes single-objective studies only
 
     def run(trial, hparams: dict) -> list[float]:
-        scored = score(setup, validation, args, hparams, mask, r_result, args.seed)
+        """The mean over the validation sets (the per-epoch gap reported for pruning is the first set's)."""
+        runs = [score(setup, forget, args, hparams, mask, r_result, args.seed, trial if prune and i == 0 else None)
+                for i, (forget, r_result, _, mask) in enumerate(references)]
+        scored = Scored({k: statistics.fmean(r.metrics[k] for r in runs) for k in runs[0].metrics},
+                        statistics.fmean(r.seconds for r in runs))
         for key, value in scored.metrics.items():
             trial.set_user_attr(key, value)
         trial.set_user_attr("seconds", scored.seconds)
@@ -422,6 +464,5 @@ def tune(setup: Setup, args: argparse.Namespace) -> dict:
     print(f"wrote {folder}/best.json (main_unlearn.py --hparams), trials.csv and the figures")
     if args.final_seeds:
         seeds = [args.seed + i for i in range(args.final_seeds)]
-        summary["final"] = final_runs(setup, args, summary["hparams"], seeds, folder, method,
-                                      forget_sets.describe(validation))
+        summary["final"] = final_runs(setup, args, summary["hparams"], seeds, folder, method, tuned_on)
     return summary

@@ -65,6 +65,7 @@ class ReconTask:
     original: nn.Module | None = None
     show: bool = True
     num_workers: int = 0
+    after_epoch: Callable[[int, nn.Module], None] | None = None  # called after each epoch of optimise (tuning)
     _train: SliceDataset | None = field(default=None, repr=False)
 
     @property
