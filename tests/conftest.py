@@ -82,17 +82,22 @@ def trained_digits(tmp_path_factory):
     return work, "digits_best", summary
 
 
+def own_copy(trained_digits, tmp_path_factory, name: str) -> tuple[Path, str]:
+    """A new folder NAME*/model_weights/ holding a copy of the trained Digits model; the folder and the model's id."""
+    import shutil
+    source, model_id, _ = trained_digits
+    work = tmp_path_factory.mktemp(name)
+    (work / "model_weights").mkdir()
+    shutil.copy(source / "model_weights" / f"{model_id}.pt", work / "model_weights")
+    return work, model_id
+
+
 @pytest.fixture(scope="session")
 def unlearn_env(trained_digits, tmp_path_factory):
     """The Digits model in a folder of its own, with SalUn masks and a model retrained without class 3."""
-    import shutil
-
     import generate_mask
     import main_unlearn
-    source, model_id, _ = trained_digits
-    work = tmp_path_factory.mktemp("unlearn")
-    (work / "model_weights").mkdir()
-    shutil.copy(source / "model_weights" / f"{model_id}.pt", work / "model_weights")
+    work, model_id = own_copy(trained_digits, tmp_path_factory, "unlearn")
     common = ["--model_dir", str(work / "model_weights"), "--mask_dir", str(work / "SaliencyMaps"),
               "--runs_dir", str(work / "runs")]
     generate_mask.main(["--model_id", model_id, "--class_to_forget", "3", *common])

@@ -1,7 +1,6 @@
 """main_tune.py: Optuna studies of a method's declared knobs, scored on a validation forget set, shared by workers."""
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -11,7 +10,7 @@ import pytest
 import main_tune
 import main_unlearn
 import unlearn
-from tests.conftest import expect_user_error, fingerprint
+from tests.conftest import expect_user_error, fingerprint, own_copy
 from unlearn.tune import validation_forget_sets
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -20,10 +19,7 @@ ROOT = Path(__file__).resolve().parents[1]
 @pytest.fixture(scope="module")
 def tune_env(trained_digits, tmp_path_factory):
     """The Digits model in a folder of its own, and the flags every tuning run here shares."""
-    source, model_id, _ = trained_digits
-    work = tmp_path_factory.mktemp("tune")
-    (work / "model_weights").mkdir()
-    shutil.copy(source / "model_weights" / f"{model_id}.pt", work / "model_weights")
+    work, model_id = own_copy(trained_digits, tmp_path_factory, "tune")
     flags = ["--model_id", model_id, "--class_to_forget", "3", "--model_dir", str(work / "model_weights"),
              "--final_seeds", "0"]
     return {"work": work, "flags": flags}
@@ -43,8 +39,8 @@ def test_every_tunable_method_declares_ranges_of_knobs_it_takes():
 
 
 def test_the_validation_forget_set_is_another_draw_of_the_same_kind(unlearn_env):
-    from unlearn.workflow import load_setup
     from arg_parser import build_parser
+    from unlearn.workflow import load_setup
     args = build_parser("data", "model", "unlearning", "system", "output").parse_args(
         ["--model_id", unlearn_env["model_id"], "--class_to_forget", "3", *unlearn_env["common"]])
     setup = load_setup(args)

@@ -325,8 +325,8 @@ def figures(study, folder: Path) -> list[Path]:
     front of a two-objective study."""
     from optuna.visualization import matplotlib as vis
 
-    from utils.plots import pyplot
     from utils.io import save_figure
+    from utils.plots import pyplot
     pyplot()
     names = study.user_attrs["objectives"]
     written = []
