@@ -21,7 +21,7 @@ def tune_env(trained_digits, tmp_path_factory):
     """The Digits model in a folder of its own, and the flags every tuning run here shares."""
     work, model_id = own_copy(trained_digits, tmp_path_factory, "tune")
     flags = ["--model_id", model_id, "--class_to_forget", "3", "--model_dir", str(work / "model_weights"),
-             "--final_seeds", "0"]
+             "--validation_sets", "1", "--final_seeds", "0"]  # one validation retrain: the suite stays short
     return {"work": work, "flags": flags}
 
 
@@ -67,15 +67,15 @@ def test_a_study_writes_best_json_that_main_unlearn_reads_and_the_same_seed_find
     assert {"best.json", "trials.csv", "history.png", "importances.png"} <= {p.name for p in folder.iterdir()}
     best = json.loads((folder / "best.json").read_text())
     assert best["validation_forget"].startswith("class ") and "class 3 " not in best["validation_forget"]
-    out_id = main_unlearn.main([*tune_env["flags"][:-2], "--unlearn", "GA", "--hparams", str(folder / "best.json"),
+    out_id = main_unlearn.main([*tune_env["flags"][:-4], "--unlearn", "GA", "--hparams", str(folder / "best.json"),
                                 "--unlearn_epochs", "1"])
     assert f"_unlearnEpochs1_unlearnlr{unlearn.lr_digits(best['flags']['unlearn_lr'])}" in out_id  # the flag wins
-    expect_user_error(cli(main_unlearn.main, *tune_env["flags"][:-2], "--unlearn", "FT", "--hparams",
+    expect_user_error(cli(main_unlearn.main, *tune_env["flags"][:-4], "--unlearn", "FT", "--hparams",
                           str(folder / "best.json")), "GA's setting", "--unlearn GA")
 
 
 def test_a_pareto_study_of_gap_and_time(tune_env, tmp_path):
-    summary = tune(tune_env, tmp_path, "--trials", "3", "--objective", "avg_gap,time")
+    summary = tune(tune_env, tmp_path, "--trials", "2", "--objective", "avg_gap,time")
     assert summary["objectives"] == ["avg_gap", "time"] and summary["pareto"]
     assert (tmp_path / "tune" / summary["study"] / "pareto.png").exists()
 
@@ -84,7 +84,7 @@ def test_a_pareto_study_of_gap_and_time(tune_env, tmp_path):
 def test_two_workers_on_one_study_complete_the_trials_together_once_each(tune_env, tmp_path, storage):
     tune(tune_env, tmp_path / "warm", "--trials", "1")  # the validation retrain, once, before the workers race
     url = f"sqlite:///{tmp_path / 'shared.db'}" if storage == "sqlite" else f"journal:{tmp_path / 'shared.log'}"
-    argv = [sys.executable, str(ROOT / "main_tune.py"), *tune_env["flags"], "--unlearn", "GA", "--trials", "6",
+    argv = [sys.executable, str(ROOT / "main_tune.py"), *tune_env["flags"], "--unlearn", "GA", "--trials", "4",
             "--study", "shared", "--storage", url]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     workers = [subprocess.Popen([*argv, "--runs_dir", str(tmp_path / f"w{i}")], cwd=ROOT, env=env,
@@ -97,10 +97,10 @@ def test_two_workers_on_one_study_complete_the_trials_together_once_each(tune_en
     from unlearn.tune import make_storage
     study = optuna.load_study(study_name="shared", storage=make_storage(url))
     complete = study.get_trials(states=(TrialState.COMPLETE,))
-    assert len(complete) == 6 and len({t.number for t in complete}) == 6
+    assert len(complete) == 4 and len({t.number for t in complete}) == 4
     assert all(t.state in (TrialState.COMPLETE, TrialState.FAIL) for t in study.trials)  # none left running
     ran = [int(out.split("this worker ran ")[1].split()[0]) for out, _ in results]
-    assert sum(ran) == 6 and all(n >= 1 for n in ran), ran
+    assert sum(ran) == 4 and all(n >= 1 for n in ran), ran
 
 
 @pytest.mark.parametrize("argv, fragments", [
