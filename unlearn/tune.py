@@ -42,6 +42,7 @@ OBJECTIVES = {"avg_gap": "Avg. Gap to the retrained model (points)", "time": "un
 STUDY_ATTRS = ("method", "model", "dataset", "forget", "objectives")  # what a study is about: joining it must agree
 EVAL_BATCH = 256
 WAIT_S = 2.0  # how often a worker looks again for a retrained model another worker is training
+STORAGE_ATTEMPTS = 4  # a new database's tables may be being created by another worker at the same moment
 
 
 def parse_objectives(text: str) -> list[str]:
@@ -201,11 +202,15 @@ def make_storage(url: str):
         path = Path(url.removeprefix("sqlite:///"))
         if not path.parent.is_dir():
             raise UserError(f"--storage {url}: folder {path.parent} does not exist")
-    try:
-        return optuna.storages.RDBStorage(url, engine_kwargs={"pool_pre_ping": True} if "sqlite" not in url else {})
-    except Exception as err:  # SQLAlchemy's and the drivers' errors
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise UserError(f"--storage {url} cannot be reached: {first}") from None
+    for attempt in range(STORAGE_ATTEMPTS):
+        try:
+            return optuna.storages.RDBStorage(url, engine_kwargs={"pool_pre_ping": True} if "sqlite" not in url else {})
+        except Exception as err:  # SQLAlchemy's and the drivers' errors; workers racing to create the tables too
+            if attempt + 1 < STORAGE_ATTEMPTS:
+                time.sleep(0.5 * (attempt + 1))
+                continue
+            first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            raise UserError(f"--storage {url} cannot be reached: {first}") from None
 
 
 def open_study(name: str, storage, attrs: dict, seed: int, overwrite: bool = False):
