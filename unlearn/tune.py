@@ -401,10 +401,6 @@ def read_hparams(path: str | Path, method_name: str) -> dict:
     return flags
 
 
-def describe_values(objectives: list[str], values: list[float]) -> str:
-    return ", ".join(f"{o} {v:.3f}" for o, v in zip(objectives, values))
-
-
 def format_front(study) -> str:
     objectives = study.user_attrs["objectives"]
     rows = [[t.number, *t.values, ", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}"
