@@ -60,9 +60,9 @@ def test_the_validation_forget_set_is_another_draw_of_the_same_kind(unlearn_env)
 
 def test_a_study_writes_best_json_that_main_unlearn_reads_and_the_same_seed_finds_the_same_setting(tune_env,
                                                                                                    tmp_path, cli):
-    first = tune(tune_env, tmp_path / "a", "--trials", "3", "--tune_seed", "4")
-    again = tune(tune_env, tmp_path / "b", "--trials", "3", "--tune_seed", "4")
-    assert first["hparams"] == again["hparams"] and first["trials"] == 3
+    first = tune(tune_env, tmp_path / "a", "--trials", "2", "--tune_seed", "4")  # pruning on: the gap every epoch
+    again = tune(tune_env, tmp_path / "b", "--trials", "2", "--tune_seed", "4")
+    assert first["hparams"] == again["hparams"] and first["trials"] == 2
     folder = tmp_path / "a" / "tune" / first["study"]
     assert {"best.json", "trials.csv", "history.png", "importances.png"} <= {p.name for p in folder.iterdir()}
     best = json.loads((folder / "best.json").read_text())
@@ -82,10 +82,10 @@ def test_a_pareto_study_of_gap_and_time(tune_env, tmp_path):
 
 @pytest.mark.parametrize("storage", ["sqlite", "journal"])
 def test_two_workers_on_one_study_complete_the_trials_together_once_each(tune_env, tmp_path, storage):
-    tune(tune_env, tmp_path / "warm", "--trials", "1")  # the validation retrain, once, before the workers race
+    tune(tune_env, tmp_path / "warm", "--trials", "1", "--no_prune")  # the validation retrain, before the race
     url = f"sqlite:///{tmp_path / 'shared.db'}" if storage == "sqlite" else f"journal:{tmp_path / 'shared.log'}"
     argv = [sys.executable, str(ROOT / "main_tune.py"), *tune_env["flags"], "--unlearn", "GA", "--trials", "4",
-            "--study", "shared", "--storage", url]
+            "--study", "shared", "--storage", url, "--no_prune"]  # no gap after every epoch: the suite stays short
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     workers = [subprocess.Popen([*argv, "--runs_dir", str(tmp_path / f"w{i}")], cwd=ROOT, env=env,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for i in range(2)]
@@ -118,7 +118,7 @@ def test_bad_tuning_input_is_one_line_and_leaves_no_study(tune_env, tmp_path, cl
 
 
 def test_a_study_that_exists_for_another_method_is_refused_untouched(tune_env, tmp_path, cli):
-    tune(tune_env, tmp_path, "--trials", "1", "--study", "mine")
+    tune(tune_env, tmp_path, "--trials", "1", "--study", "mine", "--no_prune")
     before = fingerprint(tmp_path / "tune")
     expect_user_error(cli(main_tune.main, *tune_env["flags"], "--runs_dir", str(tmp_path), "--unlearn", "FT",
                           "--trials", "1", "--study", "mine"), "study mine exists with method 'GA'")
