@@ -394,6 +394,19 @@ def _tune(p: argparse._ArgumentGroup) -> None:
                    help="runs of the best setting on your forget set (seeds --seed, --seed+1, ...); 0 for none")
 
 
+def _audit(p: argparse._ArgumentGroup) -> None:
+    p.add_argument("--shadows", type=int, default=16,
+                   help="shadow models, each trained on a seeded random half of the train split, unlearned and "
+                        "retrained (at least 4; the AUC's noise shrinks as 1/sqrt(shadows x targets))")
+    p.add_argument("--attack", default="all",
+                   help="ulira, challenge, population (comma-separated), or all: per-example U-LiRA, the NeurIPS 2023 "
+                        "challenge's per-example epsilon and forget score, the SVC MIA-efficacy")
+    p.add_argument("--shadow_dir", default=None, metavar="DIR",
+                   help="the shadow cache (default {runs_dir}/audit/shadows/{dataset}_{arch}_{recipe hash}); its "
+                        "recipe.json must match the original's recipe")
+    p.add_argument("--shadow_seed", type=non_negative_int, default=0, help="seed of the shadows' random halves")
+
+
 GROUPS = {
     "data": _data,
     "model": _model,
@@ -406,10 +419,11 @@ GROUPS = {
     "output": _output,
     "record": _record,
     "tune": _tune,
+    "audit": _audit,
     "fl_mrcm_train": functools.partial(_fl_mrcm, phase="train"),
     "fl_mrcm_test": functools.partial(_fl_mrcm, phase="test"),
 }
-GROUP_TITLES = {"record": "evaluation record (--json)", "tune": "hyper-parameter search (Optuna)", "fl_mrcm_train": "FL-MRCM's flags (train phase)", "fl_mrcm_test": "FL-MRCM's flags (test phase)"}
+GROUP_TITLES = {"record": "evaluation record (--json)", "tune": "hyper-parameter search (Optuna)", "audit": "privacy audit (shadow models)", "fl_mrcm_train": "FL-MRCM's flags (train phase)", "fl_mrcm_test": "FL-MRCM's flags (test phase)"}
 
 
 def build_parser(*groups: str, description: str | None = None) -> Parser:

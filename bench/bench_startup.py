@@ -24,7 +24,7 @@ from utils.results import RESULTS_DIR, publish, script_command  # noqa: E402
 from utils.tables import format_table, markdown_table  # noqa: E402
 
 SCRIPTS = ["main_train.py", "main_test.py", "main_unlearn.py", "main_forget.py", "main_test_unlearn.py",
-           "generate_mask.py", "examine_dataset.py", "main_tune.py"]
+           "generate_mask.py", "examine_dataset.py", "main_tune.py", "main_audit.py"]
 HELP_BOUND_S = 1.0  # issue 15's bound on --help
 FIRST_BATCH_BOUND_S = 0.5  # issue 15: an MRI run's first batch at most this long after `import torch` alone
 

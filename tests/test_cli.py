@@ -11,6 +11,7 @@ import pytest
 
 import examine_dataset
 import generate_mask
+import main_audit
 import main_forget
 import main_test
 import main_test_unlearn
@@ -24,7 +25,7 @@ from tests.conftest import expect_user_error
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPTS = {"main_train.py": main_train, "main_test.py": main_test, "main_unlearn.py": main_unlearn,
            "main_forget.py": main_forget, "main_test_unlearn.py": main_test_unlearn, "generate_mask.py": generate_mask,
-           "examine_dataset.py": examine_dataset, "main_tune.py": main_tune}
+           "examine_dataset.py": examine_dataset, "main_tune.py": main_tune, "main_audit.py": main_audit}
 # runs a script's --help in a fresh interpreter, then says on stderr whether torch was imported
 HELP_PROBE = ("import runpy, sys; sys.argv = [{script!r}, '--help']\n"
               "try:\n    runpy.run_path({script!r}, run_name='__main__')\n"

@@ -95,7 +95,8 @@ def test_every_method_changes_the_model(unlearn_env):
     mask = masks.load_saliency_mask(unlearn_env["model_id"], 0.5, setup.model, setup.forget.indices,
                                     str(unlearn_env["work"] / "SaliencyMaps"))
     before = copy.deepcopy(setup.model.state_dict())
-    for name in unlearn.available():
+    # each _with_SalUn form runs its method's function under a mask (tested bit for bit elsewhere): one stands for all
+    for name in [m for m in unlearn.available() if not m.endswith("_with_SalUn") or m == "RL_with_SalUn"]:
         args.unlearn = name
         # SSD's published α 10 sits on this model's cap of imp_f / imp_D (|D| / |D_f| ≈ 10): it selects nothing here
         args.SSDselectwt = 8.0 if name == "SSD" else None
