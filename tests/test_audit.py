@@ -12,6 +12,7 @@ import pytest
 import main_audit
 from tests.conftest import expect_user_error, fingerprint
 from unlearn.audit import shadow_halves
+from utils import report
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -55,7 +56,8 @@ def test_the_ladder_original_detected_retrain_at_chance_a_weak_method_between(au
     them, and the gaps asked of the weak method are wider than one."""
     common, runs = [*audit_env["common"], "--shadows", "16"], audit_env["runs"]
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29519",
-           str(ROOT / "main_audit.py"), *common, "--unlearn", "original", "--device", "cpu"]
+           str(ROOT / "main_audit.py"), *common, "--unlearn", "original", "--device", "cpu", "--json",
+           str(runs / "records" / "original.json")]
     run = subprocess.run(cmd, cwd=audit_env["work"], env={**os.environ, "OMP_NUM_THREADS": "1"}, capture_output=True,
                          text=True, timeout=600)
     assert run.returncode == 0, run.stderr[-3000:]
@@ -63,14 +65,19 @@ def test_the_ladder_original_detected_retrain_at_chance_a_weak_method_between(au
     shadows = next((runs / "audit" / "shadows").iterdir())
     cached = {p.name: p.stat().st_mtime_ns for p in shadows.glob("*.pt")}
     assert len(cached) == 32  # an original and a retrained model per shadow
-    main_audit.main([*common, "--unlearn", "retrain"])
+    main_audit.main([*common, "--unlearn", "retrain", "--json", str(runs / "records" / "retrain.json")])
     # FT on an original that fits its training rows exactly hardly moves it (the retain loss is ~0); one epoch of RL
     # (random labels on the forget rows) is the weak method
-    main_audit.main([*common, "--unlearn", "RL", "--unlearn_epochs", "1"])
+    main_audit.main([*common, "--unlearn", "RL", "--unlearn_epochs", "1", "--label", "RL, 1 epoch", "--json",
+                     str(runs / "records" / "rl.json")])
     assert {p.name: p.stat().st_mtime_ns for p in shadows.glob("*.pt")} == cached  # every audit reused the shadows
     original = auc(runs, "d8_best_original_rand40_S16")
     retrain = auc(runs, "d8_best_retrain_rand40_S16")
     weak = auc(runs, "d8_best_RL_rand40_S16")
+    report.main(["--results", str(runs / "records"), "--out", str(runs / "ladder")])  # the audit view, from records
+    table = (runs / "ladder.md").read_text()
+    assert "| original | " in table and "| RL, 1 epoch | " in table and "U-LiRA AUC" in table
+    assert (runs / "ladder_roc.png").exists() and (runs / "ladder_epsilon.png").exists()
     assert original >= 0.75, original
     assert abs(retrain - 0.5) <= 0.07, retrain
     assert retrain + 0.05 < weak < original - 0.03, (retrain, weak, original)

@@ -26,11 +26,11 @@ import unlearn
 from datasets.base import ImageDataset
 from engine.evaluation import split_digest, split_logits
 from utils import checkpoints, privacy
+from utils.audit_report import epsilon_figure, roc_figure, summary_row, table
 from utils.distributed import Dist
 from utils.errors import UserError
 from utils.io import atomic_path, save_json, save_text
 from utils.paths import run_lock
-from utils.tables import markdown_table
 
 from . import forget_sets
 from .evaluate import GAP_KEYS, gap_to_retrain, unlearning_metrics
@@ -310,64 +310,6 @@ def analyse(records: list[dict], request: Request) -> Outcome:
         metrics["population"] = {"MIA": statistics.fmean(mia), "MIA_std": statistics.stdev(mia) if len(mia) > 1 else 0.0,
                                  "MIA_retrain": metrics["retrain"]["MIA"]}
     return Outcome(metrics, result, epsilons)
-
-
-def summary_row(label: str, metrics: dict) -> dict:
-    """One table row of an audit's figures (NaN for an attack it did not run)."""
-    ulira, challenge = metrics.get("ulira", {}), metrics.get("challenge", {})
-    return {"method": label, "ulira_auc": ulira.get("auc", math.nan),
-            "ulira_tpr_1pct": ulira.get("tpr_at_1pct_fpr", math.nan),
-            "ulira_tpr_0.1pct": ulira.get("tpr_at_0.1pct_fpr", math.nan),
-            "balanced_accuracy": ulira.get("balanced_accuracy", math.nan),
-            "epsilon_median": challenge.get("epsilon_median", math.nan),
-            "forget_score": challenge.get("forget_score", math.nan), "final": challenge.get("final", math.nan),
-            "population_mia": metrics.get("population", {}).get("MIA", math.nan), "avg_gap": metrics["avg_gap"]}
-
-
-TABLE_HEADINGS = {"method": "Method", "ulira_auc": "U-LiRA AUC", "ulira_tpr_1pct": "TPR@1%FPR",
-                  "ulira_tpr_0.1pct": "TPR@0.1%FPR", "balanced_accuracy": "Bal. acc.", "epsilon_median": "median ε",
-                  "forget_score": "Forget score F", "final": "F·RA·TA ratio", "population_mia": "Pop. MIA",
-                  "avg_gap": "Avg. Gap"}
-
-
-def table(rows: list[dict]) -> str:
-    def fmt(key, value):
-        if isinstance(value, str):
-            return value
-        return "-" if math.isnan(value) else f"{value:.2f}" if key in ("population_mia", "avg_gap") else f"{value:.3f}"
-    return markdown_table(list(TABLE_HEADINGS.values()), [[fmt(k, row[k]) for k in TABLE_HEADINGS] for row in rows])
-
-
-def roc_figure(curves: dict[str, dict], path: Path) -> Path:
-    """ROC curves of U-LiRA on log-log axes (LiRA's view: the low-FPR corner is what matters), one per method."""
-    from utils.plots import finish, pyplot
-    plt = pyplot()
-    fig, ax = plt.subplots(figsize=(5.5, 5))
-    floor = 1e-3
-    for label, roc in curves.items():
-        fpr, tpr = np.maximum(roc["fpr"], floor), np.maximum(roc["tpr"], floor)
-        ax.plot(fpr, tpr, label=label)
-    ax.plot([floor, 1], [floor, 1], color="grey", linestyle=":", label="chance")
-    ax.set(xscale="log", yscale="log", xlim=(floor, 1), ylim=(floor, 1.05), xlabel="false positive rate",
-           ylabel="true positive rate", title="U-LiRA: unlearned vs retrained shadows")
-    ax.legend(fontsize=8)
-    ax.grid(alpha=0.3, which="both")
-    return finish(fig, path)
-
-
-def epsilon_figure(epsilons: dict[str, list[float]], path: Path) -> Path:
-    """Histograms of the challenge's per-example ε, one per method (the cap, 50, shown at the right edge)."""
-    from utils.plots import finish, pyplot
-    plt = pyplot()
-    fig, ax = plt.subplots(figsize=(6, 4))
-    top = 6.0
-    bins = np.linspace(0, top + 0.5, 14)
-    for label, eps in epsilons.items():
-        ax.hist(np.minimum(np.asarray(eps, float), top + 0.25), bins=bins, histtype="step", linewidth=1.5, label=label)
-    ax.set(xlabel=f"per-example ε (values ≥ {top:g} drawn at the right edge; cap {privacy.EPSILON_CAP:g})",
-           ylabel="forget examples", title="NeurIPS 2023 challenge ε")
-    ax.legend(fontsize=8)
-    return finish(fig, path)
 
 
 def output_paths(folder: Path) -> dict[str, Path]:

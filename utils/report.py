@@ -4,18 +4,19 @@ their contents call for, then writes PREFIX.md, PREFIX.csv and PREFIX.png (and w
     python -m utils.report --results runs/compare_Digits/results --out runs/compare_Digits/table
 
 Views: `recon` (PSNR / SSIM / NMSE per group: reconstruction and federated records; --title, --metrics),
+`audit` (main_audit.py's records: U-LiRA, the challenge's ε and forget score, population MIA; ROC and ε figures),
 `transfer` (records with kNN accuracy and CKA), `corrective` (records tagged with a deletion share), and `compare`
 (UA / RA / TA / MIA and the gap to the retrained model, mean ± std over seeds). --view names one outright."""
 import argparse
 from typing import Callable, Sequence
 
-from . import compare, corrective_report, recon_compare, transfer_report
+from . import audit_report, compare, corrective_report, recon_compare, transfer_report
 from .errors import UserError, run_cli
 from .results import load_records
 
 VIEWS: dict[str, Callable[[Sequence[str]], object]] = {
     "recon": recon_compare.main, "transfer": transfer_report.main, "corrective": corrective_report.main,
-    "compare": compare.main}
+    "compare": compare.main, "audit": audit_report.main}
 
 
 def view_of(records: list[dict]) -> str:
@@ -23,6 +24,8 @@ def view_of(records: list[dict]) -> str:
     def kind(record: dict) -> str:
         if "groups" in record:
             return "recon"
+        if "audit" in record:
+            return "audit"
         if record.get("knn_accuracy") is not None:
             return "transfer"
         if "share" in record["tags"]:
