@@ -3,7 +3,7 @@ processes, and the speed-up.
 
 Trains a small CNN on Digits (no augmentation, --epochs) in a temporary folder, then audits it with
 `--unlearn original` (each shadow: an original and a retrained model, both with the original's recipe, and their
-evaluation) three times, each with a fresh shadow cache: (1) one process on one thread, the reference, (2) one
+evaluation) three times, each in a fresh --runs_dir (no shadow or record cached): (1) one process on one thread, the reference, (2) one
 process on two threads, (3) `torch.distributed.run --nproc_per_node 2`, one thread each. Seconds per shadow are each
 run's wall time (start-up included) over --shadows. Writes the table to --out.{md,csv} (results/bench_audit). Run from
 the repository root:
@@ -55,14 +55,14 @@ def main(argv: list[str] | None = None) -> None:
             folder)
         audit = [str(ROOT / "main_audit.py"), "--model_id", "bench_best", "--dataset", "Digits", "--unlearn", "original",
                  "--num_indexes_to_replace", str(args.forget), "--shadows", str(args.shadows), "--device", "cpu",
-                 "--overwrite", *dirs]
+                 "--model_dir", str(folder / "model_weights")]
         configurations = [("1 process, 1 thread", [sys.executable], 1),
                           ("1 process, 2 threads", [sys.executable], 2),
                           ("torchrun, 2 processes x 1 thread", [sys.executable, "-m", "torch.distributed.run",
                                                                  "--nproc_per_node", "2"], 1)]
         rows = []
         for i, (name, launcher, threads) in enumerate(configurations):
-            seconds = run([*launcher, *audit, "--shadow_dir", str(folder / f"shadows{i}")], threads, folder)
+            seconds = run([*launcher, *audit, "--runs_dir", str(folder / f"audit{i}")], threads, folder)  # all new
             rows.append({"configuration": name, "seconds": round(seconds, 1),
                          "seconds_per_shadow": round(seconds / args.shadows, 2)})
             print(f"{name}: {seconds:.1f} s")
@@ -74,7 +74,7 @@ def main(argv: list[str] | None = None) -> None:
     print(format_table(headings, cells))
     body = (f"main_audit.py --unlearn original on Digits (smallcnn, {args.epochs} epochs, no augmentation), "
             f"{args.shadows} shadows (an original and a retrained model each, both evaluated), {args.forget} forget "
-            f"rows; wall time including start-up, a fresh shadow cache per run.\n\n{markdown_table(headings, cells)}")
+            f"rows; wall time including start-up, nothing cached between runs.\n\n{markdown_table(headings, cells)}")
     publish(args.out, body, rows, script_command("bench/bench_audit.py", argv))
 
 

@@ -78,6 +78,8 @@ def test_the_ladder_original_detected_retrain_at_chance_a_weak_method_between(au
     table = (runs / "ladder.md").read_text()
     assert "| original | " in table and "| RL, 1 epoch | " in table and "U-LiRA AUC" in table
     assert (runs / "ladder_roc.png").exists() and (runs / "ladder_epsilon.png").exists()
+    report.main(["--view", "compare", "--results", str(runs / "records"), "--out", str(runs / "compare")])
+    assert "U-LiRA AUC" in (runs / "compare.md").read_text()  # the comparison table takes the audit's column
     assert original >= 0.75, original
     assert abs(retrain - 0.5) <= 0.07, retrain
     assert retrain + 0.05 < weak < original - 0.03, (retrain, weak, original)

@@ -96,7 +96,7 @@ class ShadowStore:
                               if theirs.get("training", {}).get(k) != recipe["training"][k]] + differ[1:]
                 raise UserError(f"{self.folder} holds shadows built with another recipe ({', '.join(differ)} differ); "
                                 f"pass another --shadow_dir, or delete that folder to build them again")
-        elif self.folder.exists() and any(self.folder.iterdir()):
+        elif self.folder.exists() and any(not p.name.startswith(".") for p in self.folder.iterdir()):  # .tmp, .lock
             raise UserError(f"--shadow_dir {self.folder} holds files but no recipe.json: it is not a shadow cache; "
                             f"pass an empty or new folder")
 
@@ -210,12 +210,12 @@ def audit_shadow(number: int, half: torch.Tensor, setup: Setup, store: ShadowSto
     n_train, targets = len(data.train), request.forget.indices
     rows = half.nonzero().flatten()
     held_rows = rows[torch.isin(rows, targets)]
-    flat = setup.model
 
     def retrain(keep: torch.Tensor, seed: int):
-        args_ = plain_args(args, unlearn="retrain", seed=seed)
-        return lambda: unlearn.run(copy.deepcopy(flat), data, complement(n_train, keep), meta, args_, device,
-                                   show=False)[0]
+        """A fresh model trained on `keep` alone with the original's recipe (the retrain method)."""
+        retrain_args = plain_args(args, unlearn="retrain", seed=seed)
+        return lambda: unlearn.run(copy.deepcopy(setup.model), data, complement(n_train, keep), meta, retrain_args,
+                                   device, show=False)[0]
 
     original = store.model(f"original_{number:03d}", retrain(rows, number), meta, data, device)
     kept = rows[~torch.isin(rows, targets)]

@@ -18,7 +18,9 @@ from .results import load_records, publish, report_parser
 
 # result key -> (table heading, number format)
 COLUMNS = {"UA": ("UA", ".2f"), "RA": ("RA", ".2f"), "TA": ("TA", ".2f"), "MIA": ("MIA", ".2f"),
-           "avg_gap": ("Avg. Gap", ".2f"), "js_to_retrain": ("JS", ".4f"), "unlearn_time_s": ("Time (s)", ".1f"), "rte_ratio": ("Time / retrain", ".3f")}
+           "avg_gap": ("Avg. Gap", ".2f"), "js_to_retrain": ("JS", ".4f"), "unlearn_time_s": ("Time (s)", ".1f"),
+           "rte_ratio": ("Time / retrain", ".3f"), "ulira_auc": ("U-LiRA AUC", ".3f")}
+OPTIONAL = ("rte_ratio", "ulira_auc")  # columns a record may lack (U-LiRA: main_audit.py's records only)
 REFERENCE = "retrain"
 
 
@@ -33,12 +35,14 @@ def read_result(record: dict) -> dict:
     if record["avg_gap"] is None:
         raise UserError(f"the record of {record['model_id']} ({record['label']}) has no gap to a retrained model; "
                         f"evaluate it with --retrain_model_id")
-    return {"method": record["label"], "seed": record["seed"], **{key: record.get(key) for key in COLUMNS}}
+    return {"method": record["label"], "seed": record["seed"], **{key: record.get(key) for key in COLUMNS},
+            "ulira_auc": (record.get("ulira") or {}).get("auc")}
 
 
 def load_results(folder: str | Path) -> list[dict]:
     """Every result row in `folder`, sorted by method (retrain first) and seed."""
-    records = load_records(folder, [key for key in COLUMNS if key != "rte_ratio"], "main_test_unlearn.py --retrain_model_id ID --json FOLDER/METHOD__seedS.json")
+    records = load_records(folder, [key for key in COLUMNS if key not in OPTIONAL],
+                           "main_test_unlearn.py --retrain_model_id ID --json FOLDER/METHOD__seedS.json")
     return sorted(map(read_result, records), key=lambda row: (method_order(row["method"]), row["seed"]))
 
 
@@ -65,10 +69,17 @@ def cell(mean: float, std: float, fmt: str) -> str:
     return "-" if math.isnan(mean) else f"{mean:{fmt}} ± {std:{fmt}}"
 
 
+def shown(summary: list[dict]) -> dict[str, tuple[str, str]]:
+    """The columns to show: every one, less an optional one no row has a value of."""
+    return {key: spec for key, spec in COLUMNS.items()
+            if key not in OPTIONAL or any(not math.isnan(row[key][0]) for row in summary)}
+
+
 def markdown_table(summary: list[dict]) -> str:
     """The summary as a Markdown table: mean ± std over seeds per method."""
-    headings = ["Method", *(heading for heading, _ in COLUMNS.values()), "Seeds"]
-    return tables.markdown_table(headings, [[row["method"], *(cell(*row[key], fmt) for key, (_, fmt) in COLUMNS.items()),
+    columns = shown(summary)
+    headings = ["Method", *(heading for heading, _ in columns.values()), "Seeds"]
+    return tables.markdown_table(headings, [[row["method"], *(cell(*row[key], fmt) for key, (_, fmt) in columns.items()),
                                             str(row["seeds"])] for row in summary])
 
 
