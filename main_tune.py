@@ -26,10 +26,10 @@ def main(argv=None) -> dict:
                                      "it runs on: drop it"})
     parse_objectives(args.objective)  # flag mistakes first, before the data and model are read
     family = family_for_flags(args)
-    if family.name != "classification":
-        raise UserError(f"main_tune.py tunes classification methods; these flags name a {family.name} run, whose "
-                        f"methods have no search space yet: set their knobs by flag (main_unlearn.py --help lists "
-                        f"them)")
+    if not family.tunable:
+        raise UserError(f"main_tune.py tunes classification and reconstruction methods; these flags name a "
+                        f"{family.name} run, whose methods have no search space yet: set their knobs by flag "
+                        f"(main_unlearn.py --help lists them)")
     setup = family.load_setup(args)
     return tune(setup, args)
 

@@ -29,13 +29,39 @@ def tune(env, runs: Path, *argv: str) -> dict:
     return main_tune.main([*env["flags"], "--runs_dir", str(runs), "--unlearn", "GA", *argv])
 
 
-def test_every_tunable_method_declares_ranges_of_knobs_it_takes():
+@pytest.mark.parametrize("family", ["classification", "reconstruction"])
+def test_every_tunable_method_declares_ranges_of_knobs_it_takes(family):
     untunable = {"retrain", "EU"}  # retrain has no knobs; EU retrains with the original's recipe
-    for name in unlearn.available():
-        method = unlearn.get_method(name)
+    for name in unlearn.available(family):
+        method = unlearn.get_method(name, family)
         assert bool(method.search) == (name not in untunable), name
         for knob, r in method.search.items():
             assert knob in method.defaults and r.low < r.high and (r.low > 0 or not r.log), (name, knob)
+
+
+def test_a_reconstruction_method_is_tuned_on_the_val_split_and_reported_on_test(tmp_path):
+    """Brain and knee phantoms and a small U-Net: trials are scored by the mean |ΔPSNR| to the Oracle over both
+    groups on the val split's volumes; the chosen setting runs on the test split's."""
+    import main_train
+    from datasets.mri.phantoms import generate
+    for family, seed in (("brain", 1), ("knee", 2)):
+        generate(tmp_path / family, family, volumes=3, slices=4, size=32, seed=seed)
+    flags = ["--train_groups", f"brain:{tmp_path / 'brain'},knee:{tmp_path / 'knee'}", "--mask_type", "random",
+             "--accelerations", "4", "--center_fractions", "0.08", "--model_dir", str(tmp_path / "mw"),
+             "--runs_dir", str(tmp_path / "runs")]
+    main_train.main([*flags, "--arch", "unet", "--chans", "4", "--num_pool_layers", "2", "--save_model_id", "r",
+                     "--epochs", "1", "--batch_size", "4"])
+    summary = main_tune.main([*flags, "--model_id", "r_best", "--forget_group", "knee", "--unlearn", "FT",
+                              "--trials", "2", "--final_seeds", "1", "--unlearn_epochs", "1"])
+    assert set(summary["hparams"]) == {"lr"} and summary["validation_forget"].startswith("the val split of group knee")
+    folder = tmp_path / "runs" / "tune" / summary["study"]
+    header = (folder / "trials.csv").read_text().splitlines()[0].split(",")
+    assert {"avg_gap", "lr", "psnr_brain", "psnr_knee", "ssim_knee"} <= set(header)
+    final = summary["final"][0]
+    oracle = summary["retrained"]
+    assert final["avg_gap"] == pytest.approx((abs(final["psnr_brain"] - oracle["psnr_brain"])
+                                              + abs(final["psnr_knee"] - oracle["psnr_knee"])) / 2)
+    assert "| retrained |" in (folder / "final.md").read_text()
 
 
 def test_the_validation_forget_set_is_another_draw_of_the_same_kind(unlearn_env):
@@ -109,7 +135,8 @@ def test_two_workers_on_one_study_complete_the_trials_together_once_each(tune_en
     (["--trials", "0"], ["--trials", "0"]),
     (["--storage", "postgresql://nobody@127.0.0.1:1/none"], ["--storage postgresql://", "cannot be reached"]),
     (["--storage", "sqlite:////no/such/folder/x.db"], ["--storage", "does not exist"]),
-    (["--train_groups", "brain:/no/such/folder"], ["tunes classification methods", "reconstruction"]),
+    (["--train_groups", "brain:/no/such/folder", "--forget_site", "B"], ["tunes classification and reconstruction",
+                                                                          "federated"]),
 ])
 def test_bad_tuning_input_is_one_line_and_leaves_no_study(tune_env, tmp_path, cli, argv, fragments):
     runs = tmp_path / "runs"

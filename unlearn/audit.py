@@ -229,7 +229,7 @@ def audit_shadow(number: int, half: torch.Tensor, setup: Setup, store: ShadowSto
         unlearned = original
     else:
         mask = saliency_mask(Setup(device, view, original, meta, forget, view.train.labels, None), forget,
-                             request.mask_thresh) if request.masked else None
+                             request.mask_thresh, args) if request.masked else None
         run_args = argparse.Namespace(**{**vars(args), "seed": request.seed + number})  # the user's knob flags
         unlearned, info = unlearn.run(copy.deepcopy(original), view, forget, meta, run_args, device, mask, show=False)
         seconds = info["unlearn_time_s"]

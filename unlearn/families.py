@@ -64,6 +64,25 @@ class Family:
         """main_test_unlearn.py: the evaluation table of an unlearned model, and its gap to the retrained one."""
         raise NotImplementedError
 
+    # main_tune.py: a family whose methods can be tuned says how a trial is scored (the federated family cannot yet)
+    tunable: bool = False
+
+    def tune_validation(self, setup: Any, seed: int, count: int) -> list[Any]:
+        """Forget sets to score trials on, never the user's evaluation: up to `count` of them."""
+        raise NotImplementedError
+
+    def tune_measures(self, setup: Any, model: nn.Module, meta: dict, forget: Any, final: bool) -> dict[str, float]:
+        """The measures of `model` on `forget` that a trial (or, `final`, the chosen setting's run) reports."""
+        raise NotImplementedError
+
+    def tune_gap(self, result: dict[str, float], reference: dict[str, float]) -> float:
+        """The objective avg_gap: how far measures are from the retrained model's."""
+        raise NotImplementedError
+
+    def describe_forget(self, forget: Any) -> str:
+        """A forget set in words, for tables and study attributes."""
+        raise NotImplementedError
+
 
 def register_family(cls: type[Family]) -> type[Family]:
     """Class decorator: register one instance of a Family under its `name`."""

@@ -26,6 +26,8 @@ EPOCHS = Range(1, 10, integer=True)
 LR_SGD = Range(1e-3, 1e-1, log=True)      # SalUn's FT / RL grid 0.01-0.1, down to 1e-3
 LR_ASCENT = Range(1e-5, 1e-2, log=True)   # SalUn's GA grid 1e-5-1e-3, and beyond
 LR_ADAM = Range(1e-5, 1e-2, log=True)
+L1_LAMBDA = Range(1e-6, 1e-2, log=True)  # GA_l1's weight of ‖θ‖₁ (Erase to Enhance: 1e-4), two decades each way
+NOISE_LAMBDA = Range(0.1, 10.0, log=True)  # NL's noise, times the volume's max (--noise_scale max)
 
 KNOBS: dict[str, Knob] = {
     "epochs": Knob("unlearn_epochs", "positive_int",

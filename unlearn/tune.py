@@ -7,6 +7,7 @@ such as postgresql://...), so any number of workers on any number of machines ca
 import argparse
 import copy
 import csv
+import dataclasses
 import json
 import math
 import statistics
@@ -22,8 +23,6 @@ from tqdm import tqdm
 
 import models
 import unlearn
-from datasets.batching import BatchLoader
-from engine.train_loop import task_loss
 from utils import checkpoints
 from utils.errors import UserError
 from utils.eval_cache import file_digest
@@ -32,10 +31,10 @@ from utils.paths import run_lock
 from utils.tables import format_table, markdown_table
 
 from . import forget_sets, masks
-from .evaluate import GAP_KEYS, gap_to_retrain, unlearning_metrics
+from .families import Family, family_for_checkpoint
 from .forget_sets import ForgetSet
 from .knobs import KNOBS, Range
-from .workflow import Setup, unlearn_model
+from .workflow import unlearn_model
 
 OBJECTIVES = {"avg_gap": "Avg. Gap to the retrained model (points)", "time": "unlearning seconds",
               "rte": "unlearning time / retrain time"}
@@ -107,28 +106,29 @@ def validation_forget_sets(data, forget: ForgetSet, seed: int, count: int) -> li
     return sets
 
 
-def retrained_for(setup: Setup, forget: ForgetSet, args: argparse.Namespace) -> tuple[nn.Module, dict]:
+def retrained_for(setup, forget, args: argparse.Namespace) -> tuple[nn.Module, dict]:
     """The original retrained without `forget` as main_unlearn.py --unlearn retrain names and saves it in --model_dir:
     read when it is there, trained (once, whichever worker comes first) when not."""
     stem = checkpoints.find_checkpoint(args.model_id, args.model_dir).stem
     retrain_args = argparse.Namespace(**{**vars(args), "unlearn": "retrain",
                                          **{k.flag: None for k in KNOBS.values()}})
-    hp = unlearn.resolve_hparams(unlearn.get_method("retrain"), retrain_args, setup.meta)
+    hp = unlearn.resolve_hparams(unlearn.get_method("retrain", setup.family), retrain_args, setup.meta)
     label = forget.label(hp)
-    if forget.spec.get("validation_for"):
+    if getattr(forget, "spec", {}).get("validation_for"):
         label = f"tuneval{forget.spec.get('draw', '')}{label}"
     model_id = unlearn.unlearned_id(stem, label, "retrain", args.mask_thresh, hp["epochs"], hp["lr"])
     path = checkpoints.checkpoint_path(model_id, args.model_dir)
     while True:
         if path.exists():
             model, meta = models.load_model(model_id, args.model_dir, setup.data.describe(), setup.device)
-            if not torch.equal(forget_sets.from_meta(meta).indices, forget.indices):
+            if not torch.equal(torch.tensor(meta.get("forget", {}).get("indices", [])), forget.indices.cpu()):
                 raise UserError(f"{path} was retrained without another forget set; move it aside or pass another "
                                 f"--model_dir")
             return model, meta
         try:
             with run_lock(args.model_dir, model_id):
-                print(f"retraining {stem} without {forget_sets.describe(forget)} (once; saved as {model_id})")
+                print(f"retraining {stem} without {family_of(setup).describe_forget(forget)} (once; saved as "
+                      f"{model_id})")
                 model, meta = unlearn_model(replace_model(setup, forget), retrain_args, None, model_id)
                 checkpoints.save_checkpoint(path, model, meta)
                 return model, meta
@@ -138,17 +138,19 @@ def retrained_for(setup: Setup, forget: ForgetSet, args: argparse.Namespace) -> 
             time.sleep(WAIT_S)  # another worker is training it
 
 
-def replace_model(setup: Setup, forget: ForgetSet) -> Setup:
-    """A copy of the setup with its own copy of the original model and another forget set."""
-    return Setup(setup.device, setup.data, copy.deepcopy(setup.model), setup.meta, forget, setup.clean_train_labels,
-                 setup.manipulation, setup.family)
+def family_of(setup) -> Family:
+    """The family of the setup's model (its methods, how its trials are scored)."""
+    return family_for_checkpoint(setup.meta)
 
 
-def saliency_mask(setup: Setup, forget: ForgetSet, share: float) -> dict[str, torch.Tensor]:
+def replace_model(setup, forget):
+    """A copy of the setup (of any family) with its own copy of the original model and another forget set."""
+    return dataclasses.replace(setup, model=copy.deepcopy(setup.model), forget=forget)
+
+
+def saliency_mask(setup, forget, share: float, args: argparse.Namespace) -> dict[str, torch.Tensor]:
     """The SalUn mask of `forget` at `share`, as generate_mask.py computes it."""
-    batches = BatchLoader(setup.data.train, unlearn.DEFAULT_BATCH_SIZE, tuple(setup.meta["mean"]),
-                          tuple(setup.meta["std"]), setup.device, indices=forget.indices)
-    saliency = masks.forget_gradient_magnitude(setup.model, batches, task_loss(False))
+    saliency = family_of(setup).saliency(dataclasses.replace(setup, forget=forget), args)
     return masks.top_share_masks(saliency, [share])[share]
 
 
@@ -163,17 +165,19 @@ class Scored:
         return [value[o] for o in objectives]
 
 
-def score(setup: Setup, forget: ForgetSet, args: argparse.Namespace, hparams: dict, mask: dict | None,
-          retrained: dict, seed: int, trial=None) -> Scored:
+def score(setup, forget, args: argparse.Namespace, hparams: dict, mask: dict | None, retrained: dict, seed: int,
+          trial=None, final: bool = False) -> Scored:
     """Run the method with `hparams` (knob -> value) on a copy of the original and score it against `retrained`.
     With an Optuna `trial` the gap after every epoch is reported to it, and the run stops (optuna.TrialPruned) when
     the study's pruner says so."""
     flags = {KNOBS[k].flag: v for k, v in hparams.items()}
     run_args = argparse.Namespace(**{**vars(args), **flags, "seed": seed})
 
+    family = family_of(setup)
+
     def gap(model: nn.Module) -> tuple[dict, float]:
-        result, _ = unlearning_metrics(model, setup.meta, setup.data, forget, setup.device, EVAL_BATCH)
-        return result, gap_to_retrain(result, retrained)["avg_gap"]
+        result = family.tune_measures(setup, model, setup.meta, forget, final)
+        return result, family.tune_gap(result, retrained)
 
     def report(epoch: int, model: nn.Module) -> None:
         import optuna
@@ -185,7 +189,7 @@ def score(setup: Setup, forget: ForgetSet, args: argparse.Namespace, hparams: di
     model, info = unlearn.run(copy.deepcopy(setup.model), setup.data, forget, setup.meta, run_args, setup.device,
                               mask, show=False, after_epoch=report if trial is not None else None)
     result, avg_gap = gap(model)
-    return Scored({**{k: result[k] for k in GAP_KEYS}, "avg_gap": avg_gap}, info["unlearn_time_s"])
+    return Scored({**result, "avg_gap": avg_gap}, info["unlearn_time_s"])
 
 
 def make_storage(url: str):
@@ -296,7 +300,7 @@ def trial_rows(study) -> list[dict]:
     rows = []
     for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
         rows.append({"trial": t.number, **dict(zip(objectives, t.values)), **t.params,
-                     **{k: t.user_attrs.get(k) for k in (*GAP_KEYS, "seconds")}})
+                     **{k: v for k, v in t.user_attrs.items() if k not in ("error", "surplus")}})
     return rows
 
 
@@ -354,28 +358,31 @@ def figures(study, folder: Path) -> list[Path]:
     return written
 
 
-def final_runs(setup: Setup, args: argparse.Namespace, hparams: dict, seeds: list[int], folder: Path,
-               method: unlearn.Method, tuned_on: str) -> list[dict]:
-    """The chosen setting on the user's forget set, once per seed, against the model retrained without it; writes
-    final.md and final.csv (each seed and mean ± std)."""
+def final_runs(setup, args: argparse.Namespace, hparams: dict, seeds: list[int], folder: Path,
+               method: unlearn.Method, tuned_on: str) -> tuple[list[dict], dict]:
+    """The chosen setting on the user's forget set, once per seed, against the model retrained without it (on the
+    test split); writes final.md and final.csv (each seed, mean ± std, and the retrained model's measures). Returns
+    the runs and the retrained model's measures."""
+    family = family_of(setup)
     retrained, r_meta = retrained_for(setup, setup.forget, args)
-    r_result, _ = unlearning_metrics(retrained, r_meta, setup.data, setup.forget, setup.device, EVAL_BATCH)
-    mask = saliency_mask(setup, setup.forget, args.mask_thresh) if method.masked else None
+    r_result = family.tune_measures(setup, retrained, r_meta, setup.forget, final=True)
+    mask = saliency_mask(setup, setup.forget, args.mask_thresh, args) if method.masked else None
     rows = []
     for seed in tqdm(seeds, desc="final runs", dynamic_ncols=True):
-        scored = score(setup, setup.forget, args, hparams, mask, r_result, seed)
+        scored = score(setup, setup.forget, args, hparams, mask, r_result, seed, final=True)
         rows.append({"seed": seed, **scored.metrics, "seconds": scored.seconds})
-    keys = [*GAP_KEYS, "avg_gap", "seconds"]
+    keys = [*r_result, "avg_gap", "seconds"]
     mean = {k: statistics.fmean(r[k] for r in rows) for k in keys}
     std = {k: statistics.stdev(r[k] for r in rows) if len(rows) > 1 else 0.0 for k in keys}
     setting = ", ".join(f"--{KNOBS[k].flag} {v:.4g}" if isinstance(v, float) else f"--{KNOBS[k].flag} {v}"
                         for k, v in hparams.items())
-    table = markdown_table(["seed", "UA", "RA", "TA", "MIA", "Avg. Gap", "Time (s)"],
+    table = markdown_table(["seed", *r_result, "Avg. Gap", "Time (s)"],
                            [[str(r["seed"]), *(f"{r[k]:.2f}" for k in keys)] for r in rows]
-                           + [["mean ± std", *(f"{mean[k]:.2f} ± {std[k]:.2f}" for k in keys)]])
+                           + [["mean ± std", *(f"{mean[k]:.2f} ± {std[k]:.2f}" for k in keys)]]
+                           + [["retrained", *(f"{r_result[k]:.2f}" for k in r_result), "0.00", ""]])
     original = checkpoints.find_checkpoint(args.model_id, args.model_dir).stem
-    text = (f"{method.name} with {setting} (tuned on {tuned_on}), on {forget_sets.describe(setup.forget)}, against "
-            f"{original} retrained without it; {len(seeds)} seeds.\n\n{table}\n")
+    text = (f"{method.name} with {setting} (tuned on {tuned_on}), on {family.describe_forget(setup.forget)}, "
+            f"against {original} retrained without it; {len(seeds)} seeds.\n\n{table}\n")
     save_text(text, folder / "final.md")
     with atomic_path(folder / "final.csv") as tmp:
         with open(tmp, "w", newline="") as f:
@@ -383,7 +390,7 @@ def final_runs(setup: Setup, args: argparse.Namespace, hparams: dict, seeds: lis
             writer.writeheader()
             writer.writerows(rows)
     print(text)
-    return rows
+    return rows, r_result
 
 
 def read_hparams(path: str | Path, method_name: str) -> dict:
@@ -408,7 +415,7 @@ def format_front(study) -> str:
     return format_table(["trial", *objectives, "setting"], rows, floatfmt=".3f")
 
 
-def tune(setup: Setup, args: argparse.Namespace) -> dict:
+def tune(setup, args: argparse.Namespace) -> dict:
     """main_tune.py: search `args.unlearn`'s knobs on validation forget sets, write the study's outputs, then run
     the best setting on the user's forget set over --final_seeds seeds. Every flag is checked before the database
     is touched."""
@@ -418,8 +425,11 @@ def tune(setup: Setup, args: argparse.Namespace) -> dict:
     unlearn.check_flags(method, args)
     if args.trials < 1:
         raise UserError(f"--trials {args.trials}: a study needs at least one trial")
-    validation = validation_forget_sets(setup.data, setup.forget, args.seed, args.validation_sets)
-    tuned_on = "; ".join(forget_sets.describe(v) for v in validation)
+    family = family_of(setup)
+    validation = family.tune_validation(setup, args.seed, args.validation_sets)
+    tuned_on = "; ".join(family.describe_forget(v) for v in validation)
+    if len(validation) == 1 and validation[0] is setup.forget:  # reconstruction: trials see the val split only
+        tuned_on = f"the val split of {tuned_on}"
     stem = checkpoints.find_checkpoint(args.model_id, args.model_dir).stem
     name = args.study or f"{stem}_{method.name}_{setup.forget.label()}"
     folder = Path(args.runs_dir) / "tune" / name
@@ -429,18 +439,17 @@ def tune(setup: Setup, args: argparse.Namespace) -> dict:
     storage = make_storage(storage_url)
     digest = file_digest(checkpoints.find_checkpoint(args.model_id, args.model_dir))[:12]
     attrs = {"method": method.name, "model": f"{stem} (sha256 {digest})", "dataset": setup.data.name,
-             "forget": forget_sets.describe(setup.forget), "objectives": objectives,
+             "forget": family.describe_forget(setup.forget), "objectives": objectives,
              "validation_forget": tuned_on}
     study = open_study(name, storage, attrs, args.tune_seed, args.overwrite)
     print(f"study {name} in {storage_url}: {method.name}'s {', '.join(space)} by {', '.join(objectives)}, tuned on "
-          f"{tuned_on} (the user's forget set, {forget_sets.describe(setup.forget)}, is "
-          f"kept for the final runs)")
+          f"{tuned_on} (the final runs, on {family.describe_forget(setup.forget)}, are scored on data no trial saw)")
 
     references = []  # per validation set: the retrained model's measures, its time, the SalUn mask
     for forget in validation:
         retrained, r_meta = retrained_for(setup, forget, args)
-        r_result, _ = unlearning_metrics(retrained, r_meta, setup.data, forget, setup.device, EVAL_BATCH)
-        mask = saliency_mask(setup, forget, args.mask_thresh) if method.masked else None
+        r_result = family.tune_measures(setup, retrained, r_meta, forget, final=False)
+        mask = saliency_mask(setup, forget, args.mask_thresh, args) if method.masked else None
         references.append((forget, r_result, r_meta["unlearn"]["unlearn_time_s"], mask))
     retrain_s = statistics.fmean(r[2] for r in references)
 
@@ -465,5 +474,6 @@ def tune(setup: Setup, args: argparse.Namespace) -> dict:
     print(f"wrote {folder}/best.json (main_unlearn.py --hparams), trials.csv and the figures")
     if args.final_seeds:
         seeds = [args.seed + i for i in range(args.final_seeds)]
-        summary["final"] = final_runs(setup, args, summary["hparams"], seeds, folder, method, tuned_on)
+        summary["final"], summary["retrained"] = final_runs(setup, args, summary["hparams"], seeds, folder, method,
+                                                            tuned_on)
     return summary

@@ -226,3 +226,21 @@ class Classification(Family):
 
     def unlearn_report(self, setup: Setup, args: argparse.Namespace) -> dict:
         return image_unlearn_report(setup, args)
+
+    tunable = True
+
+    def tune_validation(self, setup: Setup, seed: int, count: int) -> list[ForgetSet]:
+        """Other draws of the same kind as the user's forget set (unlearn.tune.validation_forget_sets)."""
+        from .tune import validation_forget_sets
+        return validation_forget_sets(setup.data, setup.forget, seed, count)
+
+    def tune_measures(self, setup: Setup, model: nn.Module, meta: dict, forget: ForgetSet,
+                      final: bool) -> dict[str, float]:
+        result, _ = unlearning_metrics(model, meta, setup.data, forget, setup.device, 256)
+        return {k: result[k] for k in GAP_KEYS}
+
+    def tune_gap(self, result: dict[str, float], reference: dict[str, float]) -> float:
+        return gap_to_retrain(result, reference)["avg_gap"]
+
+    def describe_forget(self, forget: ForgetSet) -> str:
+        return forget_sets.describe(forget)

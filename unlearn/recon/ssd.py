@@ -9,6 +9,7 @@ from engine.recon import sample_loss
 from engine.train_loop import to_device
 
 from .. import register
+from ..knobs import Range
 from ..ssd import dampen
 from .task import ReconTask
 
@@ -23,7 +24,8 @@ def loss_importance(model: nn.Module, task: ReconTask, rows: torch.Tensor | None
                                show=task.show, desc=desc)
 
 
-@register("SSD", salun=False, task="reconstruction", ssd_alpha=1.5, ssd_lambda=1.0, batch_size=8, epochs=0, lr=0.0)
+@register("SSD", salun=False, task="reconstruction", ssd_alpha=1.5, ssd_lambda=1.0, batch_size=8, epochs=0, lr=0.0,
+          search={"ssd_alpha": Range(1.0, 100.0, log=True), "ssd_lambda": Range(0.1, 10.0, log=True)})
 def selective_synaptic_dampening(model: nn.Module, task: ReconTask) -> nn.Module:
     whole = loss_importance(model, task, None, "importance on D")
     forget = loss_importance(model, task, task.forget.indices, "importance on D_f")

@@ -180,6 +180,28 @@ class Reconstruction(Family):
     def unlearn_report(self, setup: ReconSetup, args: argparse.Namespace) -> dict:
         return recon_unlearn_report(setup, args)
 
+    tunable = True
+
+    def tune_validation(self, setup: ReconSetup, seed: int, count: int) -> list[GroupForget]:
+        """The group itself, the task: trials are scored on the val split's volumes, the chosen setting on test's."""
+        return [setup.forget]
+
+    def tune_measures(self, setup: ReconSetup, model: nn.Module, meta: dict, forget: GroupForget,
+                      final: bool) -> dict[str, float]:
+        """PSNR and SSIM of each group (the forgotten one and the kept ones) on the val split, or test's when
+        `final`."""
+        groups = evaluate_recon(model, setup.data, "test" if final else "val", meta["kind"], setup.device,
+                                batch_size=8, examples_per_group=0)["groups"]
+        return {f"{metric}_{group}": groups[group][metric] for group in groups for metric in ("psnr", "ssim")}
+
+    def tune_gap(self, result: dict[str, float], reference: dict[str, float]) -> float:
+        """Mean |ΔPSNR| (dB) to the Oracle over the groups, forgotten and kept (SSIM gaps are in the trial rows)."""
+        gaps = [abs(result[k] - reference[k]) for k in result if k.startswith("psnr_")]
+        return sum(gaps) / len(gaps)
+
+    def describe_forget(self, forget: GroupForget) -> str:
+        return f"group {forget.group} ({len(forget.indices)} train slices)"
+
 
 @register_family
 class Federated(Reconstruction):
@@ -188,6 +210,7 @@ class Federated(Reconstruction):
 
     name = FEDERATED
     augments_mri = False  # FL-MRCM's sites train on their slices as they are
+    tunable = False  # its methods (FedEraser, PGA, ...) declare no search spaces yet
 
     def train(self, args: argparse.Namespace) -> dict:
         return train_federated(args)
