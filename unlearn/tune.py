@@ -372,17 +372,18 @@ def final_runs(setup, args: argparse.Namespace, hparams: dict, seeds: list[int],
         scored = score(setup, setup.forget, args, hparams, mask, r_result, seed, final=True)
         rows.append({"seed": seed, **scored.metrics, "seconds": scored.seconds})
     keys = [*r_result, "avg_gap", "seconds"]
+    fmt = lambda key: ".4f" if key.startswith("ssim") else ".2f"  # noqa: E731  (SSIM lives in [0, 1])
     mean = {k: statistics.fmean(r[k] for r in rows) for k in keys}
     std = {k: statistics.stdev(r[k] for r in rows) if len(rows) > 1 else 0.0 for k in keys}
     setting = ", ".join(f"--{KNOBS[k].flag} {v:.4g}" if isinstance(v, float) else f"--{KNOBS[k].flag} {v}"
                         for k, v in hparams.items())
     table = markdown_table(["seed", *r_result, "Avg. Gap", "Time (s)"],
-                           [[str(r["seed"]), *(f"{r[k]:.2f}" for k in keys)] for r in rows]
-                           + [["mean ± std", *(f"{mean[k]:.2f} ± {std[k]:.2f}" for k in keys)]]
-                           + [["retrained", *(f"{r_result[k]:.2f}" for k in r_result), "0.00", ""]])
+                           [[str(r["seed"]), *(f"{r[k]:{fmt(k)}}" for k in keys)] for r in rows]
+                           + [["mean ± std", *(f"{mean[k]:{fmt(k)}} ± {std[k]:{fmt(k)}}" for k in keys)]]
+                           + [["retrained", *(f"{r_result[k]:{fmt(k)}}" for k in r_result), "0.00", ""]])
     original = checkpoints.find_checkpoint(args.model_id, args.model_dir).stem
     text = (f"{method.name} with {setting} (tuned on {tuned_on}), on {family.describe_forget(setup.forget)}, "
-            f"against {original} retrained without it; {len(seeds)} seeds.\n\n{table}\n")
+            f"against {original} retrained without it; {len(seeds)} seed{'s' * (len(seeds) != 1)}.\n\n{table}\n")
     save_text(text, folder / "final.md")
     with atomic_path(folder / "final.csv") as tmp:
         with open(tmp, "w", newline="") as f:
