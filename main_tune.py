@@ -27,9 +27,8 @@ def main(argv=None) -> dict:
     parse_objectives(args.objective)  # flag mistakes first, before the data and model are read
     family = family_for_flags(args)
     if not family.tunable:
-        raise UserError(f"main_tune.py tunes classification and reconstruction methods; these flags name a "
-                        f"{family.name} run, whose methods have no search space yet: set their knobs by flag "
-                        f"(main_unlearn.py --help lists them)")
+        raise UserError(f"main_tune.py cannot tune {family.name} methods: set their knobs by flag (main_unlearn.py "
+                        f"--help lists them)")
     setup = family.load_setup(args)
     return tune(setup, args)
 

@@ -250,3 +250,17 @@ def test_sequence_folder_missing_from_a_site(guarded, cli):
 @pytest.mark.parametrize("flags", [["--memory_format", "channels_last"], ["--compile"]])
 def test_federated_training_refuses_channels_last_and_compile(guarded, cli, flags):
     expect_user_error(cli(main_train.main, *train_argv(guarded, *flags)), "federated training", flags[0])
+
+
+def test_a_federated_method_is_tuned_against_the_fl_retrain_oracle_on_the_val_split(federation, tmp_path):
+    """main_tune.py reuses the federation's fl_retrain model (main_unlearn.py's id) as the Oracle and scores trials by
+    the mean |ΔPSNR| over the sites on the val split."""
+    import main_tune
+    models = federation["work"] / "model_weights"
+    before = {p.name for p in models.glob("*.pt")}
+    summary = main_tune.main([*federation["forget"], "--unlearn", "fl_ft", "--trials", "2", "--final_seeds", "0",
+                              "--unlearn_epochs", "1", "--runs_dir", str(tmp_path)])
+    assert {p.name for p in models.glob("*.pt")} == before  # the Oracle was read, not trained again
+    assert summary["validation_forget"].startswith("the val split of site K") and set(summary["hparams"]) == {"lr"}
+    header = (tmp_path / "tune" / summary["study"] / "trials.csv").read_text().splitlines()[0].split(",")
+    assert {"psnr_B", "psnr_H", "psnr_K", "avg_gap"} <= set(header)

@@ -29,9 +29,9 @@ def tune(env, runs: Path, *argv: str) -> dict:
     return main_tune.main([*env["flags"], "--runs_dir", str(runs), "--unlearn", "GA", *argv])
 
 
-@pytest.mark.parametrize("family", ["classification", "reconstruction"])
+@pytest.mark.parametrize("family", ["classification", "reconstruction", "federated"])
 def test_every_tunable_method_declares_ranges_of_knobs_it_takes(family):
-    untunable = {"retrain", "EU"}  # retrain has no knobs; EU retrains with the original's recipe
+    untunable = {"retrain", "fl_retrain", "EU"}  # the retrains have no knobs; EU retrains with the original's recipe
     for name in unlearn.available(family):
         method = unlearn.get_method(name, family)
         assert bool(method.search) == (name not in untunable), name
@@ -135,8 +135,6 @@ def test_two_workers_on_one_study_complete_the_trials_together_once_each(tune_en
     (["--trials", "0"], ["--trials", "0"]),
     (["--storage", "postgresql://nobody@127.0.0.1:1/none"], ["--storage postgresql://", "cannot be reached"]),
     (["--storage", "sqlite:////no/such/folder/x.db"], ["--storage", "does not exist"]),
-    (["--train_groups", "brain:/no/such/folder", "--forget_site", "B"], ["tunes classification and reconstruction",
-                                                                          "federated"]),
 ])
 def test_bad_tuning_input_is_one_line_and_leaves_no_study(tune_env, tmp_path, cli, argv, fragments):
     runs = tmp_path / "runs"

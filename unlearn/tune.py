@@ -110,13 +110,13 @@ def retrained_for(setup, forget, args: argparse.Namespace) -> tuple[nn.Module, d
     """The original retrained without `forget` as main_unlearn.py --unlearn retrain names and saves it in --model_dir:
     read when it is there, trained (once, whichever worker comes first) when not."""
     stem = checkpoints.find_checkpoint(args.model_id, args.model_dir).stem
-    retrain_args = argparse.Namespace(**{**vars(args), "unlearn": "retrain",
-                                         **{k.flag: None for k in KNOBS.values()}})
-    hp = unlearn.resolve_hparams(unlearn.get_method("retrain", setup.family), retrain_args, setup.meta)
+    retrain = family_of(setup).retrain_method
+    retrain_args = argparse.Namespace(**{**vars(args), "unlearn": retrain, **{k.flag: None for k in KNOBS.values()}})
+    hp = unlearn.resolve_hparams(unlearn.get_method(retrain, setup.family), retrain_args, setup.meta)
     label = forget.label(hp)
     if getattr(forget, "spec", {}).get("validation_for"):
         label = f"tuneval{forget.spec.get('draw', '')}{label}"
-    model_id = unlearn.unlearned_id(stem, label, "retrain", args.mask_thresh, hp["epochs"], hp["lr"])
+    model_id = unlearn.unlearned_id(stem, label, retrain, args.mask_thresh, hp["epochs"], hp["lr"])
     path = checkpoints.checkpoint_path(model_id, args.model_dir)
     while True:
         if path.exists():

@@ -17,6 +17,7 @@ from engine.train_loop import to_device
 from utils.errors import UserError
 
 from .. import register
+from ..knobs import Range
 from ..recon.task import ReconTask
 from .rounds import remaining
 
@@ -46,7 +47,8 @@ def calibrated(new_gm: State, new_avg: State, old_gm: State, old_avg: State) -> 
     return out
 
 
-@register("federaser", salun=False, task="federated", epochs=0, lr="parent", forget_local_epoch_ratio=0.5)
+@register("federaser", salun=False, task="federated", epochs=0, lr="parent", forget_local_epoch_ratio=0.5,
+          search={"forget_local_epoch_ratio": Range(0.1, 1.0)})
 def federaser(model: nn.Module, task: ReconTask) -> nn.Module:
     rounds = stored_rounds(task)
     rest = remaining(model, task)

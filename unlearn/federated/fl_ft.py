@@ -3,11 +3,12 @@ remaining sites, from the trained model."""
 from torch import nn
 
 from .. import register
+from ..knobs import EPOCHS, LR_ADAM
 from ..recon.task import ReconTask
 from .rounds import clone_state, remaining
 
 
-@register("fl_ft", salun=False, task="federated", epochs=2, lr="parent")
+@register("fl_ft", salun=False, task="federated", epochs=2, lr="parent", search={"epochs": EPOCHS, "lr": LR_ADAM})
 def federated_fine_tune(model: nn.Module, task: ReconTask) -> nn.Module:
     rest = remaining(model, task)
     rest.run(model, clone_state(model), range(rest.rounds, rest.rounds + task.hp["epochs"]), task, "fl_ft rounds")

@@ -14,6 +14,7 @@ from engine.train_loop import ascent, train_epoch
 from utils.device import seed_everything
 
 from .. import register
+from ..knobs import EPOCHS, LR_ADAM, Range
 from ..recon.task import ReconTask
 from .rounds import clone_state, remaining
 
@@ -22,7 +23,8 @@ def flat(state: dict[str, torch.Tensor]) -> torch.Tensor:
     return torch.cat([v.flatten() for v in state.values() if v.is_floating_point()])
 
 
-@register("pga", salun=False, task="federated", epochs=2, lr=1e-3, ascent_epochs=1)
+@register("pga", salun=False, task="federated", epochs=2, lr=1e-3, ascent_epochs=1,
+          search={"epochs": EPOCHS, "lr": LR_ADAM, "ascent_epochs": Range(1, 5, integer=True)})
 def projected_gradient_ascent(model: nn.Module, task: ReconTask) -> nn.Module:
     rest = remaining(model, task)
     site = task.forget.group

@@ -183,7 +183,8 @@ class Reconstruction(Family):
     tunable = True
 
     def tune_validation(self, setup: ReconSetup, seed: int, count: int) -> list[GroupForget]:
-        """The group itself, the task: trials are scored on the val split's volumes, the chosen setting on test's."""
+        """The group (or site) itself, the task: trials are scored on the val split's volumes, the chosen setting on
+        test's."""
         return [setup.forget]
 
     def tune_measures(self, setup: ReconSetup, model: nn.Module, meta: dict, forget: GroupForget,
@@ -210,7 +211,10 @@ class Federated(Reconstruction):
 
     name = FEDERATED
     augments_mri = False  # FL-MRCM's sites train on their slices as they are
-    tunable = False  # its methods (FedEraser, PGA, ...) declare no search spaces yet
+    retrain_method = "fl_retrain"  # the federation trained again without the site: the Oracle of its tuning
+
+    def describe_forget(self, forget: GroupForget) -> str:
+        return f"site {forget.group} ({len(forget.indices)} train slices)"
 
     def train(self, args: argparse.Namespace) -> dict:
         return train_federated(args)
