@@ -8,7 +8,7 @@ several seeds. Studies live in a database, so workers on many machines can share
 Writes {runs_dir}/tune/{study}/best.json (read by main_unlearn.py --hparams), trials.csv, history.png,
 importances.png (pareto.png with two objectives), final.md and final.csv."""
 from arg_parser import build_parser
-from utils.errors import UserError, run_cli
+from utils.errors import run_cli
 
 
 def main(argv=None) -> dict:
@@ -25,11 +25,7 @@ def main(argv=None) -> dict:
                         "mask_path": "is main_unlearn.py's; main_tune.py computes the SalUn mask of each forget set "
                                      "it runs on: drop it"})
     parse_objectives(args.objective)  # flag mistakes first, before the data and model are read
-    family = family_for_flags(args)
-    if not family.tunable:
-        raise UserError(f"main_tune.py cannot tune {family.name} methods: set their knobs by flag (main_unlearn.py "
-                        f"--help lists them)")
-    setup = family.load_setup(args)
+    setup = family_for_flags(args).load_setup(args)
     return tune(setup, args)
 
 

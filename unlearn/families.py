@@ -64,8 +64,7 @@ class Family:
         """main_test_unlearn.py: the evaluation table of an unlearned model, and its gap to the retrained one."""
         raise NotImplementedError
 
-    # main_tune.py: a family whose methods can be tuned says how a trial is scored, against which retrained model
-    tunable: bool = False
+    # main_tune.py: how a trial of the family's methods is scored, and against which retrained model
     retrain_method: str = "retrain"  # the gold standard's method id in this family
 
     def tune_validation(self, setup: Any, seed: int, count: int) -> list[Any]:
