@@ -227,7 +227,6 @@ class Classification(Family):
     def unlearn_report(self, setup: Setup, args: argparse.Namespace) -> dict:
         return image_unlearn_report(setup, args)
 
-
     def tune_validation(self, setup: Setup, seed: int, count: int) -> list[ForgetSet]:
         """Other draws of the same kind as the user's forget set (unlearn.tune.validation_forget_sets)."""
         from .tune import validation_forget_sets

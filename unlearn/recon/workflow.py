@@ -180,7 +180,6 @@ class Reconstruction(Family):
     def unlearn_report(self, setup: ReconSetup, args: argparse.Namespace) -> dict:
         return recon_unlearn_report(setup, args)
 
-
     def tune_validation(self, setup: ReconSetup, seed: int, count: int) -> list[GroupForget]:
         """The group (or site) itself, the task: trials are scored on the val split's volumes, the chosen setting on
         test's."""
