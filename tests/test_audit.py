@@ -70,6 +70,7 @@ def test_the_ladder_original_detected_retrain_at_chance_a_weak_method_between(au
     # (random labels on the forget rows) is the weak method
     main_audit.main([*common, "--unlearn", "RL", "--unlearn_epochs", "1", "--label", "RL, 1 epoch", "--json",
                      str(runs / "records" / "rl.json")])
+    main_audit.main([*common, "--unlearn", "RL_with_SalUn", "--unlearn_epochs", "1"])  # a SalUn mask per shadow
     assert {p.name: p.stat().st_mtime_ns for p in shadows.glob("*.pt")} == cached  # every audit reused the shadows
     original = auc(runs, "d8_best_original_rand40_S16")
     retrain = auc(runs, "d8_best_retrain_rand40_S16")
