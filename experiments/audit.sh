@@ -3,7 +3,7 @@
 # training rows (no augmentation), then audit, with the same shadows for every row, the ladder (the original itself,
 # retraining, one epoch of RL as a deliberately weak method) and RL_with_SalUn, SSD and SCRUB at their defaults, by
 # U-LiRA, the NeurIPS 2023 challenge's per-example epsilon and the population SVC MIA. Writes results/audit_digits.*
-# (table, ROC and epsilon figures). About 10 minutes on 2 CPU cores; NPROC torchrun processes share the shadows.
+# (table, ROC and epsilon figures). About 7 minutes on 2 CPU cores; NPROC torchrun processes share the shadows.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
