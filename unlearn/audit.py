@@ -24,7 +24,7 @@ from tqdm import tqdm
 import models
 import unlearn
 from datasets.base import ImageDataset
-from engine.evaluation import split_digest, split_logits
+from engine.evaluation import LogitCache, split_digest, split_logits
 from utils import checkpoints, privacy
 from utils.audit_report import epsilon_figure, roc_figure, summary_row, table
 from utils.distributed import Dist
@@ -123,6 +123,10 @@ class ShadowStore:
         model, _ = models.load_model(str(path), str(self.folder), data.describe(), device)
         return model
 
+    def logits(self, name: str) -> LogitCache:
+        """Where shadow `name`'s logits are kept: every audit evaluates a cached shadow once."""
+        return LogitCache(self.folder / "eval_cache", self.folder / f"{name}.pt")
+
 
 def half_view(data: ImageDataset, rows: torch.Tensor) -> ImageDataset:
     """The dataset with its train split cut to `rows` (val and test as they are; normalisation is the original's)."""
@@ -217,16 +221,17 @@ def audit_shadow(number: int, half: torch.Tensor, setup: Setup, store: ShadowSto
         return lambda: unlearn.run(copy.deepcopy(setup.model), data, complement(n_train, keep), meta, retrain_args,
                                    device, show=False)[0]
 
-    original = store.model(f"original_{number:03d}", retrain(rows, number), meta, data, device)
+    original_name = f"original_{number:03d}"
+    original = store.model(original_name, retrain(rows, number), meta, data, device)
     kept = rows[~torch.isin(rows, targets)]
-    tag = digest(targets.tolist())[:12]
-    retrained = store.model(f"retrained_{number:03d}_{tag}", retrain(kept, RETRAIN_SEED + number), meta, data, device)
+    retrained_name = f"retrained_{number:03d}_{digest(targets.tolist())[:12]}"
+    retrained = store.model(retrained_name, retrain(kept, RETRAIN_SEED + number), meta, data, device)
 
     view = half_view(data, rows)
     forget = local_forget(rows, targets, request.forget)
-    seconds = 0.0
+    seconds, unlearned_logits = 0.0, None
     if request.method == ORIGINAL:
-        unlearned = original
+        unlearned, unlearned_logits = original, store.logits(original_name)
     else:
         mask = saliency_mask(Setup(device, view, original, meta, forget, view.train.labels, None), forget,
                              request.mask_thresh, args) if request.masked else None
@@ -237,15 +242,17 @@ def audit_shadow(number: int, half: torch.Tensor, setup: Setup, store: ShadowSto
     target_split = data.train.subset(targets)
     labels = target_split.labels.cpu().numpy()
 
-    def confidences(model: nn.Module) -> list[float]:
-        logits, _ = split_logits(model, target_split, meta, device, EVAL_BATCH, show=False)
+    def confidences(model: nn.Module, cache: LogitCache | None) -> list[float]:
+        logits, _ = split_logits(model, target_split, meta, device, EVAL_BATCH, show=False, cache=cache)
         return privacy.logit_scaled_confidence(logits.numpy(), labels).round(5).tolist()
 
-    u_metrics, _ = unlearning_metrics(unlearned, meta, view, forget, device, EVAL_BATCH)
-    r_metrics, _ = unlearning_metrics(retrained, meta, view, forget, device, EVAL_BATCH)
+    retrained_logits = store.logits(retrained_name)
+    u_metrics, _ = unlearning_metrics(unlearned, meta, view, forget, device, EVAL_BATCH, cache=unlearned_logits)
+    r_metrics, _ = unlearning_metrics(retrained, meta, view, forget, device, EVAL_BATCH, cache=retrained_logits)
     held = torch.isin(targets, held_rows)
     return {"shadow": number, "held": held.tolist(), "unlearn_time_s": seconds,
-            "unlearned_conf": confidences(unlearned), "retrained_conf": confidences(retrained),
+            "unlearned_conf": confidences(unlearned, unlearned_logits),
+            "retrained_conf": confidences(retrained, retrained_logits),
             "unlearned": {k: u_metrics[k] for k in GAP_KEYS}, "retrained": {k: r_metrics[k] for k in GAP_KEYS}}
 
 
