@@ -29,7 +29,7 @@ from utils import checkpoints, privacy
 from utils.audit_report import epsilon_figure, roc_figure, summary_row, table
 from utils.distributed import Dist
 from utils.errors import UserError
-from utils.io import atomic_path, save_json, save_text
+from utils.io import save_csv, save_json, save_text
 from utils.paths import run_lock
 
 from . import forget_sets
@@ -348,12 +348,7 @@ def write_outputs(outcome: Outcome, records: list[dict], request: Request, setup
         rows.append({"row": row, "label": int(setup.data.train.labels[row]), "held_by": int(held[i]),
                      "ulira_llr": None if outcome.ulira is None else round(float(outcome.ulira.example_llr[i]), 5),
                      "epsilon": None if outcome.epsilons is None else round(float(outcome.epsilons[i]), 5)})
-    with atomic_path(paths["examples"]) as tmp:
-        import csv
-        with open(tmp, "w", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-            writer.writeheader()
-            writer.writerows(rows)
+    save_csv(rows, paths["examples"])
     if "ulira" in outcome.metrics:
         roc_figure({label: outcome.metrics["ulira"]["roc"]}, paths["roc"])
     if "challenge" in outcome.metrics:

@@ -6,7 +6,6 @@ Studies live in a database (SQLite under {runs_dir}/tune/ by default, an Optuna 
 such as postgresql://...), so any number of workers on any number of machines can join one study."""
 import argparse
 import copy
-import csv
 import dataclasses
 import json
 import math
@@ -26,7 +25,7 @@ import unlearn
 from utils import checkpoints
 from utils.errors import UserError
 from utils.eval_cache import file_digest
-from utils.io import atomic_path, save_json, save_text
+from utils.io import save_csv, save_json, save_text
 from utils.paths import run_lock
 from utils.tables import format_table, markdown_table
 
@@ -320,11 +319,7 @@ def write_outputs(study, folder: Path, method: unlearn.Method) -> dict:
                           for t in front] if len(objectives) > 1 else None}
     save_json(summary, folder / "best.json")
     rows = trial_rows(study)
-    with atomic_path(folder / "trials.csv") as tmp:
-        with open(tmp, "w", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-            writer.writeheader()
-            writer.writerows(rows)
+    save_csv(rows, folder / "trials.csv")
     figures(study, folder)
     return summary
 
@@ -385,11 +380,7 @@ def final_runs(setup, args: argparse.Namespace, hparams: dict, seeds: list[int],
     text = (f"{method.name} with {setting} (tuned on {tuned_on}), on {family.describe_forget(setup.forget)}, "
             f"against {original} retrained without it; {len(seeds)} seed{'s' * (len(seeds) != 1)}.\n\n{table}\n")
     save_text(text, folder / "final.md")
-    with atomic_path(folder / "final.csv") as tmp:
-        with open(tmp, "w", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-            writer.writeheader()
-            writer.writerows(rows)
+    save_csv(rows, folder / "final.csv")
     print(text)
     return rows, r_result
 
