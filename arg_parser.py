@@ -13,7 +13,7 @@ from engine.defaults import ARCHS, default_arch  # noqa: F401  (re-exported)
 from engine.family import CLASSIFICATION, FAMILIES, FAMILY_DEFAULTS, METHOD_TAKES_RECIPE_FLAGS, family_from_flags
 from utils import cli
 from utils.cli import (momentum_float, non_negative_float, non_negative_int,  # noqa: F401  (flag types, re-exported)
-                       positive_float, positive_int, seed_int)
+                       positive_float, positive_int, probability, seed_int)
 
 UNLEARN_DIR = Path(__file__).resolve().parent / "unlearn"
 PARENT = "the original's"  # a method knob taken from the original model's training flags
@@ -162,6 +162,11 @@ def _data(p: argparse._ArgumentGroup) -> None:
                    help="U-Net reconstruction: train on each slice in a random orientation (flips, transpose), its "
                         "k-space measured anew, as MRAugment; off by default, as in fastMRI. Unlearning and the "
                         "retrained model follow the original's setting")
+    p.add_argument("--mri_aug_affine", type=probability, default=0.0, metavar="P",
+                   help="U-Net reconstruction: also rotate (any angle), zoom (±25 %%) and move (±8 %% of the rows, "
+                        "±12.5 %% of the columns) each training slice, each with probability P, as MRAugment's "
+                        "affine augmentation; 0 (off) by default, as in fastMRI. Unlearning follows the original's "
+                        "setting")
     p.add_argument("--train_groups", default=None, metavar="NAME:DIR[,NAME:DIR]",
                    help="reconstruction: named groups (organs, sites) of fastMRI-style .h5 volumes, each DIR holding "
                         "train/ val/ test/ (or T1/ T2/ with --sequence); e.g. brain:data/brain,knee:data/knee")
@@ -212,8 +217,8 @@ def _training(p: argparse._ArgumentGroup) -> None:
     p.add_argument("--optimizer", choices=["sgd", "adam", "rmsprop"], default=None, help=_family_defaults("optimizer"))
     p.add_argument("--momentum", type=momentum_float, default=0.9, help="SGD momentum, in [0, 1)")
     p.add_argument("--weight_decay", type=non_negative_float, default=None, help=_family_defaults("weight_decay"))
-    p.add_argument("--loss", choices=["l1", "ssim", "ssim_l1"], default="l1",
-                   help="reconstruction loss; ssim_l1 = SSIM + 1e-5·L1 (Erase to Enhance, the MRI unlearning paper)")
+    p.add_argument("--loss", choices=["l1", "l2", "ssim", "ssim_l1"], default="l1",
+                   help="reconstruction loss; l2 = mean squared error (what PSNR measures); ssim_l1 = SSIM + 1e-5·L1 (Erase to Enhance, the MRI unlearning paper)")
     p.add_argument("--federated", choices=["fedavg", "mrcm"], default=None,
                    help="train across --sites: FL-MR (FedAvg) or FL-MRCM (+ latent alignment to --test_dataset); "
                         "--epochs counts communication rounds")

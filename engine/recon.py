@@ -47,10 +47,13 @@ def check_depth_fits(kwargs: dict, side: int) -> None:
 
 
 def sample_loss(name: str) -> SampleLoss:
-    """Per-slice loss: l1 (on the normalised image for a U-Net, as fastMRI), ssim (1 − SSIM with the volume max),
-    or ssim_l1 = SSIM + 1e-5·L1 in image units (seed 000)."""
+    """Per-slice loss: l1 (on the normalised image for a U-Net, as fastMRI), l2 (mean squared error there, which
+    PSNR measures), ssim (1 − SSIM with the volume max), or ssim_l1 = SSIM + 1e-5·L1 in image units (seed 000)."""
     def l1(output: torch.Tensor, batch: MriSample) -> torch.Tensor:
         return (output.float() - batch.loss_target()).abs().flatten(1).mean(1)
+
+    def l2(output: torch.Tensor, batch: MriSample) -> torch.Tensor:
+        return (output.float() - batch.loss_target()).square().flatten(1).mean(1)
 
     def ssim_part(output: torch.Tensor, batch: MriSample) -> torch.Tensor:
         return 1 - ssim(batch.target, batch.to_image(output.float()), batch.max_value)
@@ -59,7 +62,7 @@ def sample_loss(name: str) -> SampleLoss:
         image = batch.to_image(output.float())
         return ssim_part(output, batch) + 1e-5 * (image - batch.target).abs().flatten(1).mean(1)
 
-    return {"l1": l1, "ssim": ssim_part, "ssim_l1": ssim_l1}[name]
+    return {"l1": l1, "l2": l2, "ssim": ssim_part, "ssim_l1": ssim_l1}[name]
 
 
 def with_noisy_targets(batch: MriSample, rows: torch.Tensor, lam: float, generator: torch.Generator | None = None,

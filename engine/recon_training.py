@@ -46,9 +46,9 @@ def _train(args: argparse.Namespace, dist: Dist) -> dict:
     arch = resumed["meta"]["arch"] if resumed else (args.arch or default_arch("reconstruction")).lower()
     kind = model_kind(arch)
     check_arch_fits(arch, data.challenge)
-    if args.mri_aug and kind != "image":
-        raise UserError(f"--mri_aug turns single-coil U-Net slices; {arch} reads multi-coil k-space with its "
-                        f"padding: drop --mri_aug, or train --arch unet")
+    if (args.mri_aug or args.mri_aug_affine) and kind != "image":
+        raise UserError(f"--mri_aug and --mri_aug_affine turn single-coil U-Net slices; {arch} reads multi-coil k-space with its "
+                        f"padding: drop them, or train --arch unet")
     meta = {**data_meta, "arch": arch, "kind": kind, "loss": args.loss, "model_id": args.save_model_id,
             "model_kwargs": resumed["meta"]["model_kwargs"] if resumed else model_kwargs(arch, args),
             "args": plain_args(args)}
@@ -71,7 +71,8 @@ def fit_recon(meta: dict, data: ReconData, args: argparse.Namespace, device: tor
         optimizer.load_state_dict(resumed["optimizer"])
     kind, amp = meta["kind"], amp_dtype(device, args.amp)
     scaler = torch.amp.GradScaler("cuda", enabled=amp == torch.float16)
-    train_set = data.slices("train", kind, groups, train=True, augment=args.mri_aug)
+    train_set = data.slices("train", kind, groups, train=True, augment=args.mri_aug,
+                            affine_p=args.mri_aug_affine)
     check_depth_fits(meta["model_kwargs"], min(train_set[0].target.shape[-2:]))
     steps = -(-len(train_set) // args.batch_size)
     total_steps, warmup = args.epochs * steps, args.warmup_epochs * steps

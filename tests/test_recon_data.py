@@ -612,12 +612,15 @@ def test_losses_of_the_target_itself_are_zero_for_both_model_kinds(roots):
     assert torch.all(image.norm_target.abs() < CLAMP)            # nothing clamped: the round trip is exact
     assert torch.allclose(image.to_image(image.norm_target), image.target,
                           atol=1e-5 * float(image.target.max()))
-    for name in ("l1", "ssim", "ssim_l1"):
+    for name in ("l1", "l2", "ssim", "ssim_l1"):
         assert sample_loss(name)(image.norm_target, image).shape == (3,)
         assert torch.allclose(sample_loss(name)(image.norm_target, image), torch.zeros(3), atol=1e-4)
         assert torch.allclose(sample_loss(name)(kspace.target, kspace), torch.zeros(3), atol=1e-4)
         worse = sample_loss(name)(kspace.zero_filled_image, kspace)
-        assert torch.all(worse > 1e-4 if name != "l1" else worse > 0)
+        assert torch.all(worse > 1e-4 if name not in ("l1", "l2") else worse > 0)
+    offset = image.norm_target + 0.5                               # l2 is the mean square, l1 the mean absolute
+    assert torch.allclose(sample_loss("l2")(offset, image), torch.full((3,), 0.25), atol=1e-6)
+    assert torch.allclose(sample_loss("l1")(offset, image), torch.full((3,), 0.5), atol=1e-6)
 
 
 def test_noisy_targets_add_non_negative_noise_only_on_the_chosen_rows(roots):

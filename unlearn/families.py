@@ -23,9 +23,9 @@ class Family:
 
     def check_training_flags(self, args: argparse.Namespace) -> None:
         """Refuse a training flag this family does not take, before any work."""
-        if args.mri_aug and not self.augments_mri:
-            raise UserError("--mri_aug augments reconstruction training of one model (--train_groups); drop it for "
-                            f"{self.name} training")
+        if (args.mri_aug or args.mri_aug_affine) and not self.augments_mri:
+            raise UserError("--mri_aug and --mri_aug_affine augment reconstruction training of one model "
+                            f"(--train_groups); drop them for {self.name} training")
 
     def train(self, args: argparse.Namespace) -> dict:
         """main_train.py: train (or resume) the model the flags describe; a summary of the run."""

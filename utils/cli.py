@@ -60,6 +60,13 @@ def momentum_float(text: str) -> float:
     return value
 
 
+def probability(text: str) -> float:
+    value = float(text)
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"must be a probability in [0, 1], got {text}")
+    return value
+
+
 def seed_int(text: str) -> int:
     value = int(text)
     if not 0 <= value < 2**32:

@@ -26,7 +26,7 @@ from utils.errors import UserError
 
 from .samples import MriSample, UnetSample, VarNetSample
 from .subsample import MaskFunc, apply_mask, mask_seed, unpadded
-from .transforms import center_crop, crop_size, flip_transpose, ifft2c, normalize, normalize_instance, recon_crop, rss
+from .transforms import affine, center_crop, crop_size, flip_transpose, ifft2c, normalize, normalize_instance, recon_crop, rss
 
 SPLITS = ("train", "val", "test")
 SEQUENCES = ("T1", "T2")
@@ -199,10 +199,12 @@ class SliceDataset(Dataset):
     """
 
     def __init__(self, volumes: list[Volume], kind: str, mask_func: MaskFunc, resolution: int | None,
-                 train: bool, seed: int, cache_mb: float = 1024, augment: bool = False) -> None:
+                 train: bool, seed: int, cache_mb: float = 1024, augment: bool = False, affine_p: float = 0.0
+                 ) -> None:
         self.volumes, self.kind, self.mask_func = volumes, kind, mask_func
         self.resolution, self.train, self.seed, self.epoch = resolution, train, seed, 0
         self.augment = augment and train
+        self.affine_p = affine_p if train else 0.0
         self.index = [(v, s) for v, vol in enumerate(volumes) for s in range(vol.num_slices)]
         self._files: dict[str, h5py.File] = {}
         self.memory: dict[str, tuple[np.ndarray, np.ndarray | None]] | None = None
@@ -251,6 +253,16 @@ class SliceDataset(Dataset):
             kspace, target = flip_transpose(kspace, torch.from_numpy(np.ascontiguousarray(target)), flips,
                                             turn and square)
             target = target.numpy()
+        if self.affine_p:  # MRAugment's rotation, scaling and translation, each with probability affine_p
+            rng = np.random.RandomState((self.seed, self.epoch, i, 2))
+            rotate, zoom, move = rng.rand(3) < self.affine_p
+            angle, scale, rows, columns = rng.uniform(-180, 180), 1 + rng.uniform(-0.25, 0.25), *rng.uniform(-1, 1, 2)
+            height, width = kspace.shape[-2:]
+            if rotate or zoom or move:
+                kspace, target = affine(kspace, torch.from_numpy(np.ascontiguousarray(target)).float(),
+                                        angle if rotate else 0.0, scale if zoom else 1.0,
+                                        (0.08 * height * rows, 0.125 * width * columns) if move else (0.0, 0.0))
+                target = target.numpy()
         masked = apply_mask(kspace, mask)
         zero_filled = ifft2c(masked)
         zero_filled = rss(zero_filled) if volume.coils else zero_filled.abs()
@@ -327,20 +339,20 @@ class ReconData:
         return folder.is_dir() and any(folder.glob("*.h5"))
 
     def slices(self, split: str, kind: str, groups: list[str] | None = None, train: bool = False,
-               inference: bool = False, augment: bool = False) -> SliceDataset:
+               inference: bool = False, augment: bool = False, affine_p: float = 0.0) -> SliceDataset:
         """The slices of a split's groups, built (and, when small, read into memory) once per data object; files
         without a target (fastMRI test files) only for `inference`; training slices in random orientations with
-        `augment` (flip_transpose)."""
+        `augment` (flip_transpose), and rotated, zoomed and moved with probability `affine_p` (affine)."""
         if not inference:
             for volume in self.volumes(split, groups):
                 if not volume.has_target:
                     raise UserError(f"{volume.path} has no target '{TARGET_KEYS[volume.challenge]}' (a fastMRI test "
                                     f"or challenge file): it cannot be trained on or evaluated; reconstruct "
                                     f"--split {split} with main_test.py --submission_dir DIR")
-        key = (split, kind, tuple(groups or self.groups), train, augment)
+        key = (split, kind, tuple(groups or self.groups), train, augment, affine_p)
         if key not in self._slices:
             self._slices[key] = SliceDataset(self.volumes(split, groups), kind, self.mask_func, self.resolution, train,
-                                             self.seed, self.cache_mb, augment)
+                                             self.seed, self.cache_mb, augment, affine_p)
         return self._slices[key]
 
     def describe(self) -> dict:

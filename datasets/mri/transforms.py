@@ -3,7 +3,10 @@
 Complex data are torch complex tensors (not fastMRI's trailing dimension of 2); images and k-space
 share the last two dimensions (H, W); coils, when present, are dimension -3.
 """
+import math
+
 import torch
+import torch.nn.functional as F
 
 
 def fft2c(image: torch.Tensor) -> torch.Tensor:
@@ -78,3 +81,31 @@ def flip_transpose(kspace: torch.Tensor, target: torch.Tensor, flips: tuple[bool
     if transpose:
         image, target = image.transpose(-2, -1), target.transpose(-2, -1)
     return fft2c(image), target
+
+
+def affine(kspace: torch.Tensor, target: torch.Tensor, angle: float, scale: float, shift: tuple[float, float]
+           ) -> tuple[torch.Tensor, torch.Tensor]:
+    """A training slice rotated by `angle` degrees, zoomed by `scale` and moved by `shift` (rows, columns) pixels
+    about its centre, as MRAugment's affine augmentation: the fully sampled image (each coil's, real and imaginary
+    parts bilinearly, reflected at the edges) takes the transform and its k-space is measured anew; the target,
+    a centre crop of that image's magnitude (or root sum of squares), takes it in place inside the magnitude, so
+    what turns into the crop is the image's, not a reflection of the crop."""
+    image = ifft2c(kspace)
+    h, w = image.shape[-2:]
+    theta = math.radians(angle)
+    cos, sin = math.cos(theta) / scale, math.sin(theta) / scale
+    # output pixel p (centred; x = column, y = row) reads input pixel (R(θ)·p − shift)/s, in grid units 2/size
+    matrix = torch.tensor([[cos, -sin * h / w, -2 * shift[1] / (w * scale)],
+                           [sin * w / h, cos, -2 * shift[0] / (h * scale)]], dtype=torch.float32)
+
+    def warp(data: torch.Tensor) -> torch.Tensor:
+        flat = data.reshape(-1, 1, h, w)
+        grid = F.affine_grid(matrix.expand(flat.shape[0], 2, 3), list(flat.shape), align_corners=False)
+        return F.grid_sample(flat, grid, mode="bilinear", padding_mode="reflection",
+                             align_corners=False).reshape(data.shape)
+
+    canvas = rss(image) if image.dim() == 3 else image.abs()
+    top, left = (h - target.shape[-2]) // 2, (w - target.shape[-1]) // 2
+    canvas[top:top + target.shape[-2], left:left + target.shape[-1]] = target
+    warped = torch.complex(warp(image.real.contiguous()), warp(image.imag.contiguous()))
+    return fft2c(warped), warp(canvas)[top:top + target.shape[-2], left:left + target.shape[-1]]

@@ -81,7 +81,8 @@ class ReconTask:
         """All groups' train slices with fresh masks per epoch; rows select the forget set or a retain subset."""
         if self._train is None:
             self._train = self.data.slices("train", self.kind, train=True,
-                                           augment=self.meta["args"].get("mri_aug", False))
+                                           augment=self.meta["args"].get("mri_aug", False),
+                                           affine_p=self.meta["args"].get("mri_aug_affine", 0.0))
         return self._train
 
     def retain_rows(self) -> torch.Tensor:
