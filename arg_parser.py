@@ -218,7 +218,8 @@ def _training(p: argparse._ArgumentGroup) -> None:
     p.add_argument("--momentum", type=momentum_float, default=0.9, help="SGD momentum, in [0, 1)")
     p.add_argument("--weight_decay", type=non_negative_float, default=None, help=_family_defaults("weight_decay"))
     p.add_argument("--loss", choices=["l1", "l2", "ssim", "ssim_l1"], default="l1",
-                   help="reconstruction loss; l2 = mean squared error (what PSNR measures); ssim_l1 = SSIM + 1e-5·L1 (Erase to Enhance, the MRI unlearning paper)")
+                   help="reconstruction loss; l2 = mean squared error (what PSNR measures); ssim_l1 = SSIM + 1e-5·L1 "
+                        "(Erase to Enhance, the MRI unlearning paper)")
     p.add_argument("--federated", choices=["fedavg", "mrcm"], default=None,
                    help="train across --sites: FL-MR (FedAvg) or FL-MRCM (+ latent alignment to --test_dataset); "
                         "--epochs counts communication rounds")

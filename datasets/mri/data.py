@@ -26,7 +26,8 @@ from utils.errors import UserError
 
 from .samples import MriSample, UnetSample, VarNetSample
 from .subsample import MaskFunc, apply_mask, mask_seed, unpadded
-from .transforms import affine, center_crop, crop_size, flip_transpose, ifft2c, normalize, normalize_instance, recon_crop, rss
+from .transforms import (affine, center_crop, crop_size, flip_transpose, ifft2c, normalize, normalize_instance,
+                         recon_crop, rss)
 
 SPLITS = ("train", "val", "test")
 SEQUENCES = ("T1", "T2")
