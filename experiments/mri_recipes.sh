@@ -34,10 +34,7 @@ RECIPES=${RECIPES:-"default|
 40 epochs|--epochs 40
 chans 16, 100 epochs|--chans 16 --epochs 100
 4 pooling layers|--num_pool_layers 4
-no --mri_aug|--no_mri_aug
-MSE loss|--loss l2
-Adam 2e-3, 1 warm-up epoch|--lr 0.002 --warmup_epochs 1
-MRAugment affine, p 0.5|--mri_aug_affine 0.5"}
+no --mri_aug|--no_mri_aug"}
 
 BASE="--arch unet --chans 32 --num_pool_layers 3 --epochs 30 --batch_size 4 --lr 0.001 --loss l1"
 COMMON="--train_groups $TRAIN_GROUPS --mask_type random --accelerations 4 --center_fractions 0.08 --seed $SEED

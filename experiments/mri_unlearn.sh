@@ -8,8 +8,10 @@
 #
 # Without --groups it writes brain and knee phantoms to $DATA (data/phantoms) and forgets the knee. Each DIR holds
 # train/ val/ test/ folders of fastMRI-style .h5 volumes (single-coil: ARCH=unet, the default; multi-coil: ARCH=varnet). The
-# forget group defaults to the last group. --paper uses seed 000's own settings (see README). Every setting is also
-# an environment variable (TRAIN_GROUPS, FORGET, OUT, METHODS, PUBLISH, PAPER=1, EPOCHS, CHANS, ...), e.g.
+# forget group defaults to the last group. The Original is a U-Net trained 90 epochs with --mri_aug and
+# --mri_aug_affine 0.5 (30 epochs without the affine part for the phantoms and --paper). --paper uses seed 000's own
+# settings (see README). Every setting is also an environment variable (TRAIN_GROUPS, FORGET, OUT, METHODS, PUBLISH,
+# PAPER=1, EPOCHS, MRI_AUG_AFFINE, CHANS, ...), e.g.
 #   METHODS="FT NL_FT" RETAIN_RATIO=0.1 bash experiments/mri_unlearn.sh --groups brain:my/brain,knee:my/knee
 # Writes OUT/table.{md,csv,png}, OUT/pictures/NN_ROW.png (zero-filled input, output, target, |error| for one test
 # slice of each group); with --publish (default for the phantoms: results/mri_unlearn) also
@@ -20,7 +22,7 @@ export PYTHONPATH="$REPO${PYTHONPATH:+:$PYTHONPATH}"  # run from any folder: rel
 . "$REPO/experiments/command.sh"
 COMMAND="$(cd "$REPO" && command_line experiments/mri_unlearn.sh)${*:+ $*}"
 
-usage() { sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; }
 fail() { echo "mri_unlearn.sh: error: $1 (see --help)" >&2; exit 2; }
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -38,7 +40,9 @@ done
 OUT=${OUT:-runs/mri_unlearn}
 DATA=${DATA:-data/phantoms}
 SIZE=${SIZE:-64} VOLUMES=${VOLUMES:-8} SLICES=${SLICES:-8}
+PHANTOMS=""
 if [ -z "${TRAIN_GROUPS:-}" ]; then  # the phantoms, written once
+    PHANTOMS=1
     TRAIN_GROUPS="brain:$DATA/brain,knee:$DATA/knee"
     PUBLISH=${PUBLISH-$REPO/results/mri_unlearn}
     [ -d "$DATA/brain/train" ] || python -m datasets.mri.phantoms --out "$DATA/brain" --family brain \
@@ -53,15 +57,19 @@ FORGET=${FORGET:-$(echo "$NAMES" | tail -n 1)}
 echo "$NAMES" | grep -qx -- "$FORGET" || fail "--forget $FORGET is not one of the groups: $(echo $NAMES)"
 [ "$GROUP_COUNT" -ge 2 ] || fail "--groups $TRAIN_GROUPS: name at least two groups (one to forget, one to keep)"
 
-ARCH=${ARCH:-unet} CHANS=${CHANS:-32} POOLS=${POOLS:-3} EPOCHS=${EPOCHS:-30} BATCH_SIZE=${BATCH_SIZE:-4}
+# Real anatomy learns from 90 epochs with MRAugment's affine augmentation (--mri_aug_affine 0.5); the phantoms, and
+# --paper (no augmentation, which the paper did not use), keep the 30-epoch recipe that fits them.
+if [ -n "$PHANTOMS" ] || [ -n "${PAPER:-}" ]; then RECIPE_EPOCHS=30 RECIPE_AFFINE=0; else RECIPE_EPOCHS=90 RECIPE_AFFINE=0.5; fi
+ARCH=${ARCH:-unet} CHANS=${CHANS:-32} POOLS=${POOLS:-3} EPOCHS=${EPOCHS:-$RECIPE_EPOCHS} BATCH_SIZE=${BATCH_SIZE:-4}
 LR=${LR:-0.001} LOSS=${LOSS:-l1} MRI_AUG=${MRI_AUG:-1}  # MRI_AUG=1: slices in random orientations (--mri_aug)
+MRI_AUG_AFFINE=${MRI_AUG_AFFINE:-$RECIPE_AFFINE}  # the probability of each rotation, zoom and move (--mri_aug_affine)
 MASK=${MASK:-"--mask_type random --accelerations 4 --center_fractions 0.08"}
 RETAIN_RATIO=${RETAIN_RATIO:-0.25}
 SEED=${SEED:-1}
 METHODS=${METHODS:-"FT GA GA_l1 NL GA_FT GA_l1_FT NL_FT NL_FT_with_SalUn SSD"}
 NL_FLAGS="" GA_L1_FLAGS=""
 if [ -n "${PAPER:-}" ]; then  # the paper's configs: SSIM + 1e-5·L1, 10 % retain, absolute noise 1e-5, doubled GA-l1, no augmentation
-    LOSS=ssim_l1 RETAIN_RATIO=0.1 MRI_AUG=0
+    LOSS=ssim_l1 RETAIN_RATIO=0.1 MRI_AUG=0 MRI_AUG_AFFINE=0
     NL_FLAGS="--noise_scale absolute --noise_lambda 1e-5" GA_L1_FLAGS="--l1_lambda 1 --ascent_weight 2"
 fi
 # the Oracle trains as many steps as the Original: epochs × (all groups / retained groups), groups of equal size
@@ -89,7 +97,7 @@ unlearn() {  # METHOD [FLAGS...]: forget the group; print the id of the checkpoi
 
 python "$REPO/main_train.py" $COMMON --save_model_id mri_original --arch "$ARCH" --chans "$CHANS" \
     --num_pool_layers "$POOLS" --epochs "$EPOCHS" --batch_size "$BATCH_SIZE" --lr "$LR" --loss "$LOSS" --overwrite \
-    $([ "$MRI_AUG" = 1 ] && echo --mri_aug)
+    --mri_aug_affine "$MRI_AUG_AFFINE" $([ "$MRI_AUG" = 1 ] && echo --mri_aug)
 ORIGINAL=mri_original_best
 ORACLE=$(unlearn retrain --unlearn_epochs "$ORACLE_EPOCHS")
 evaluate Original "$ORIGINAL"
