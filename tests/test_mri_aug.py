@@ -90,3 +90,11 @@ def test_mri_aug_is_refused_where_it_does_not_apply(cli, tmp_path):
                           str(tmp_path)), "--mri_aug and --mri_aug_affine augment reconstruction training")
     expect_user_error(cli(main_train.main, "--dataset", "Digits", "--mri_aug_affine", "1.5"), "probability")
     assert not any(tmp_path.iterdir())
+
+
+def test_unlearning_trains_on_slices_augmented_as_the_originals_were(data):
+    from unlearn.recon.task import ReconTask, resolve_group
+    two = ReconData({"brain": data.roots["brain"], "knee": data.roots["brain"]}, data.mask_func, seed=5)
+    for args, expected in (({"mri_aug": True, "mri_aug_affine": 0.5}, (True, 0.5)), ({}, (False, 0.0))):
+        task = ReconTask(two, resolve_group(two, "knee"), {"kind": "image", "args": args}, torch.device("cpu"), {})
+        assert (task.train_slices.augment, task.train_slices.affine_p) == expected
