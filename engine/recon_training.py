@@ -47,8 +47,8 @@ def _train(args: argparse.Namespace, dist: Dist) -> dict:
     kind = model_kind(arch)
     check_arch_fits(arch, data.challenge)
     if (args.mri_aug or args.mri_aug_affine) and kind != "image":
-        raise UserError(f"--mri_aug and --mri_aug_affine turn single-coil U-Net slices; {arch} reads multi-coil k-space with its "
-                        f"padding: drop them, or train --arch unet")
+        raise UserError(f"--mri_aug and --mri_aug_affine turn single-coil U-Net slices; {arch} reads multi-coil "
+                        f"k-space with its padding: drop them, or train --arch unet")
     meta = {**data_meta, "arch": arch, "kind": kind, "loss": args.loss, "model_id": args.save_model_id,
             "model_kwargs": resumed["meta"]["model_kwargs"] if resumed else model_kwargs(arch, args),
             "args": plain_args(args)}

@@ -258,11 +258,10 @@ class SliceDataset(Dataset):
             rng = np.random.RandomState((self.seed, self.epoch, i, 2))
             rotate, zoom, move = rng.rand(3) < self.affine_p
             angle, scale, rows, columns = rng.uniform(-180, 180), 1 + rng.uniform(-0.25, 0.25), *rng.uniform(-1, 1, 2)
-            height, width = kspace.shape[-2:]
             if rotate or zoom or move:
+                shift = (0.08 * kspace.shape[-2] * rows, 0.125 * kspace.shape[-1] * columns) if move else (0.0, 0.0)
                 kspace, target = affine(kspace, torch.from_numpy(np.ascontiguousarray(target)).float(),
-                                        angle if rotate else 0.0, scale if zoom else 1.0,
-                                        (0.08 * height * rows, 0.125 * width * columns) if move else (0.0, 0.0))
+                                        angle if rotate else 0.0, scale if zoom else 1.0, shift)
                 target = target.numpy()
         masked = apply_mask(kspace, mask)
         zero_filled = ifft2c(masked)
