@@ -5,8 +5,8 @@
 #   bash experiments/mri_recipes.sh --groups brain:DIR,body:DIR [--out DIR] [--publish results/NAME]
 #
 # The first recipe is the 30-epoch one mri_unlearn.sh trains on the phantoms (U-Net chans 32, 3 pools, 30 epochs,
-# batch 4, Adam 1e-3 with a cosine schedule, L1, --mri_aug, random 4x masks; real anatomy adds 60 epochs and
-# --mri_aug_affine 0.5); every other one changes it as its flags say. RECIPES (one
+# batch 4, Adam 1e-3 with a cosine schedule, L1, --mri_aug, random 4x masks; on real anatomy it trains 90 epochs
+# and adds --mri_aug_affine 0.5); every other one changes it as its flags say. RECIPES (one
 # "name|flags" per line) replaces the list, e.g.
 #   RECIPES=$'default|\nwider|--chans 48' bash experiments/mri_recipes.sh --groups ...
 # Writes OUT/results/NN_NAME.json (evaluation records) and OUT/table.{md,csv,png}; with --publish also PREFIX.{md,csv}.

@@ -60,9 +60,9 @@ echo "$NAMES" | grep -qx -- "$FORGET" || fail "--forget $FORGET is not one of th
 # Real anatomy learns from 90 epochs with MRAugment's affine augmentation (--mri_aug_affine 0.5); the phantoms, and
 # --paper (no augmentation, which the paper did not use), keep the 30-epoch recipe that fits them.
 # A VarNet reads multi-coil k-space, which neither augmentation turns: off by default for it.
-if [ -n "$PHANTOMS" ] || [ -n "${PAPER:-}" ]; then RECIPE_EPOCHS=30 RECIPE_AFFINE=0; else RECIPE_EPOCHS=90 RECIPE_AFFINE=0.5; fi
+RECIPE_EPOCHS=90 RECIPE_AFFINE=0.5 RECIPE_AUG=1
+if [ -n "$PHANTOMS" ] || [ -n "${PAPER:-}" ]; then RECIPE_EPOCHS=30 RECIPE_AFFINE=0; fi
 ARCH=${ARCH:-unet} CHANS=${CHANS:-32} POOLS=${POOLS:-3} EPOCHS=${EPOCHS:-$RECIPE_EPOCHS} BATCH_SIZE=${BATCH_SIZE:-4}
-RECIPE_AUG=1
 [ "$ARCH" = unet ] || RECIPE_AUG=0 RECIPE_AFFINE=0
 LR=${LR:-0.001} LOSS=${LOSS:-l1} MRI_AUG=${MRI_AUG:-$RECIPE_AUG}  # MRI_AUG=1: slices in random orientations (--mri_aug)
 MRI_AUG_AFFINE=${MRI_AUG_AFFINE:-$RECIPE_AFFINE}  # the probability of each rotation, zoom and move (--mri_aug_affine)
