@@ -1,6 +1,7 @@
 """Start-up benchmark: seconds of `python SCRIPT --help` for every script, the import cost of an MRI run vs a
-classification run (the modules each run imports, and building its model), and the time an MRI run takes to its
-first training batch (phantom volumes written beforehand), each in a fresh interpreter.
+classification run (the modules each run imports, and building its model), the time an MRI run takes to its
+first training batch (phantom volumes written beforehand), and what the interpreter's teardown costs once torch is
+imported (scripts skip it: utils.errors.leave), each in a fresh interpreter.
 
 Prints the median of --repeat runs, whether torch (for --help) or torchvision (for a run) was imported, and writes
 the table to --out.{md,csv} (results/startup). Run from the repository root:
@@ -44,6 +45,8 @@ FIRST_BATCH_CODE = (  # main_train.py's path to its first batch: flags, data, mo
     "data = load_recon(args); model = models.create_model('unet', **model_kwargs('unet', args))\n"
     "batch = next(iter(make_loader(data.slices('train', 'image', train=True), args.batch_size, shuffle=True)))")
 PROBE = "; import sys; print('torchvision' in sys.modules)"
+TORCH_LEFT = "torch alone, the process ended by utils.errors.leave (as every script ends)"
+TORCH_LEFT_CODE = "import torch" + PROBE + "; from utils.errors import leave; leave(0)"
 HELP_PROBE = ("import runpy, sys; sys.argv = [{script!r}, '--help']\n"
               "try:\n    runpy.run_path({script!r}, run_name='__main__')\nexcept SystemExit:\n    pass\n"
               "print('torch' in sys.modules, file=sys.stderr)")
@@ -86,9 +89,10 @@ def main(argv: list[str] | None = None) -> None:
                      else "no torch"})
     with tempfile.TemporaryDirectory() as folder:
         generate(Path(folder), "brain", volumes=4, slices=8, size=128, seed=1)
-        runs = {**RUNS, FIRST_BATCH: FIRST_BATCH_CODE.format(folder=folder)}
+        runs = {name: code + PROBE for name, code in RUNS.items()}
+        runs |= {TORCH_LEFT: TORCH_LEFT_CODE, FIRST_BATCH: FIRST_BATCH_CODE.format(folder=folder) + PROBE}
         for name, code in runs.items():
-            t, out = median_seconds([sys.executable, "-c", code + PROBE], args.repeat)
+            t, out = median_seconds([sys.executable, "-c", code], args.repeat)
             rows.append({"command": name, "seconds": t,
                          "imports": "torchvision" if out.split()[-1] == "True" else "no torchvision"})
     print(format_table(["command", "s", "imports"], [[r["command"], r["seconds"], r["imports"]] for r in rows],
@@ -100,7 +104,9 @@ def main(argv: list[str] | None = None) -> None:
                f"({'within' if slowest['seconds'] <= HELP_BOUND_S else 'over'} the {HELP_BOUND_S} s bound); "
                f"an empty interpreter (`python -c pass`) takes {base:.2f} s. An MRI run has its first batch "
                f"{after_torch:.2f} s after the time of `import torch` alone "
-               f"({'within' if after_torch <= FIRST_BATCH_BOUND_S else 'over'} the {FIRST_BATCH_BOUND_S} s bound).")
+               f"({'within' if after_torch <= FIRST_BATCH_BOUND_S else 'over'} the {FIRST_BATCH_BOUND_S} s bound). "
+               f"Ending a process that imported torch without the interpreter's teardown saves "
+               f"{seconds_of['torch alone'] - seconds_of[TORCH_LEFT]:.2f} s.")
     print(verdict)
     setting = (f"Median of {args.repeat} runs after one warm-up, each a fresh interpreter from the repository root. "
                f"A run's import cost is `python -c` of the modules it imports before reading data, with its model "

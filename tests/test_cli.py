@@ -140,3 +140,33 @@ def test_fl_mrcm_save_dir_checkpoint_phase_and_verbose_keep_their_meaning(tmp_pa
                              "--save_dir", str(tmp_path / "test"), "--no_gui"])
     assert "accuracy" in report and str(checkpoint) in capsys.readouterr().out
     assert (tmp_path / "test" / "x_best" / "confusion_test.png").is_file()
+
+
+LEAVING_SCRIPT = """
+import atexit, sys, threading, time
+from pathlib import Path
+from utils.errors import UserError, run_cli
+
+def main(argv):
+    folder = Path(sys.argv[1])
+    atexit.register(lambda: (folder / "atexit").write_text("ran"))
+    def late_writer():
+        time.sleep(0.3)
+        (folder / "thread").write_text("done")
+    threading.Thread(target=late_writer).start()
+    print("printed", end="")  # no newline: it must still be flushed
+    if sys.argv[2] == "mistake":
+        raise UserError("a mistake")
+
+run_cli(main)
+print("never reached")
+"""
+
+
+@pytest.mark.parametrize("outcome, code", [("ok", 0), ("mistake", 2)])
+def test_a_script_run_from_the_shell_ends_at_once_but_loses_nothing(tmp_path, outcome, code):
+    done = subprocess.run([sys.executable, "-c", LEAVING_SCRIPT, str(tmp_path), outcome], cwd=ROOT,
+                          capture_output=True, text=True)
+    assert done.returncode == code and done.stdout == "printed"
+    assert done.stderr == ("error: a mistake\n" if code else "")
+    assert (tmp_path / "atexit").read_text() == "ran" and (tmp_path / "thread").read_text() == "done"

@@ -1,11 +1,17 @@
 import math
+import subprocess
+import sys
+from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
 from utils import metrics
 from utils.schedule import lr_factor
 from utils.tables import format_table
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_accuracy_per_class_and_confusion_from_logits():
@@ -42,3 +48,45 @@ def test_lr_schedules():
 def test_table_pads_columns_and_shows_nan_as_dash():
     text = format_table(["class", "acc"], [["a", 1.234], ["bbb", float("nan")]])
     assert text.splitlines()[2] == "a      1.23" and text.splitlines()[3].endswith("-")
+
+
+def mia_shadow_sets(seed: int) -> tuple:
+    """Members' and non-members' confidences as a model gives them (many near 1, some rounded into ties), and
+    targets spread over [0, 1]."""
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(20, 1200))
+    members = rng.beta(8, 1, n)
+    non_members = np.round(rng.beta(4, 1, n), int(rng.integers(2, 6)))
+    features = np.concatenate([members, non_members])[:, None]
+    truth = np.concatenate([np.ones(n), np.zeros(n)])
+    return features, truth, rng.uniform(0, 1, (500, 1))
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_the_mia_svc_predicts_exactly_what_scikit_learns_svc_does(seed):
+    from sklearn.svm import SVC
+    features, truth, targets = mia_shadow_sets(seed)
+    ours = metrics.rbf_svc_predict(features, truth, targets, C=3)
+    theirs = SVC(C=3, gamma="auto", kernel="rbf").fit(features, truth).predict(targets)
+    assert 0 < ours.mean() < 1 and (ours == theirs).all()
+
+
+def test_the_mia_svc_needs_both_classes():
+    with pytest.raises(ValueError, match="both classes"):
+        metrics.rbf_svc_predict(np.zeros((4, 1)), np.ones(4), np.zeros((2, 1)), C=3)
+
+
+def test_the_mia_svc_loads_libsvm_without_importing_scikit_learn_or_leaving_modules_behind():
+    script = """
+import sys, torch
+from utils import metrics
+efficacy = metrics.svc_mia_efficacy(torch.rand(300), torch.rand(200) * 0.9, torch.rand(100))
+left = [name for name in sys.modules if name.split(".")[0] in ("sklearn", "scipy")]
+assert not left, left
+from sklearn.svm import SVC, _libsvm
+assert _libsvm is metrics.compiled_libsvm()
+print(efficacy)
+"""
+    done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert 0 <= float(done.stdout) <= 100

@@ -37,11 +37,8 @@ def unlearning_metrics(model: nn.Module, meta: dict, data: ImageDataset, forget:
                        cache: LogitCache | None = None) -> tuple[dict, Logits]:
     """{"UA","RA","TA","MIA","per_class"} and the logits they came from (one pass over train and test, or none when
     `cache` holds them)."""
-    svc = metrics.import_in_background("sklearn.svm")  # for the MIA, while the model runs
     train_logits, train_labels = split_logits(model, data.train, meta, device, batch_size, show=show, cache=cache)
     test_logits, test_labels = split_logits(model, data.test, meta, device, batch_size, show=show, cache=cache)
-    if svc:
-        svc.join()
     retain = forget.retain_indices(len(train_labels))
     kept = test_rows(data, forget)
     f_logits, f_labels = train_logits[forget.indices], train_labels[forget.indices]

@@ -1,8 +1,11 @@
 """Classification metrics computed from logits (percent for accuracies, [0, 1] for AUC as MedMNIST reports it)."""
+import functools
 import importlib
+import importlib.util
 import math
 import sys
-import threading
+import types
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -61,14 +64,53 @@ def true_class_confidence(logits: torch.Tensor, labels: torch.Tensor) -> torch.T
     return torch.softmax(logits.float(), 1).gather(1, labels[:, None]).squeeze(1)
 
 
-def import_in_background(module: str) -> threading.Thread | None:
-    """Start importing `module` in a thread (None when it is loaded): scikit-learn's import (about a second) then
-    overlaps the model's pass over the data, whose kernels leave the interpreter free. Join it before use."""
-    if module in sys.modules:
-        return None
-    thread = threading.Thread(target=importlib.import_module, args=(module,), daemon=True)
-    thread.start()
-    return thread
+SVC_ARGUMENTS = {"svm_type": 0, "kernel": "rbf", "degree": 3, "coef0": 0.0, "cache_size": 200.0}  # SVC's defaults
+
+
+PACKAGES_AROUND_LIBSVM = ("sklearn", "sklearn.utils", "sklearn.svm", "scipy", "scipy.linalg")
+
+
+@functools.cache
+def compiled_libsvm() -> types.ModuleType:
+    """scikit-learn's compiled libsvm (`sklearn.svm._libsvm`, what SVC calls) without running the `__init__` of
+    scikit-learn and scipy.linalg around it (scipy.stats and more: a second of start-up): empty stand-ins hold their
+    places while the compiled modules load, then every scikit-learn and scipy module leaves `sys.modules` again, so a
+    later `import sklearn` runs as usual (and finds the same compiled modules). The regular import when scikit-learn is
+    already loaded, or if the stand-ins no longer suffice."""
+    if "sklearn" not in sys.modules:
+        loaded = set(sys.modules)
+        specs = {top: importlib.util.find_spec(top) for top in ("sklearn", "scipy")}
+        for name in PACKAGES_AROUND_LIBSVM:
+            top, *inner = name.split(".")
+            if name not in sys.modules and specs[top] and specs[top].origin:
+                stand_in = sys.modules[name] = types.ModuleType(name)
+                stand_in.__path__ = [str(Path(specs[top].origin).parent.joinpath(*inner))]
+        try:
+            return importlib.import_module("sklearn.svm._libsvm")
+        except ImportError:
+            pass
+        finally:
+            for name in set(sys.modules) - loaded:
+                if name.split(".")[0] in ("sklearn", "scipy"):
+                    del sys.modules[name]
+    from sklearn.svm import _libsvm
+    return _libsvm
+
+
+def rbf_svc_predict(features: np.ndarray, truth: np.ndarray, targets: np.ndarray, C: float) -> np.ndarray:
+    """`SVC(C=C, gamma="auto", kernel="rbf").fit(features, truth).predict(targets)` for 0/1 labels: the same libsvm
+    calls with the same arguments, without scikit-learn's import."""
+    if len(np.unique(truth)) < 2:
+        raise ValueError("the SVC needs samples of both classes (members and non-members)")
+    libsvm = compiled_libsvm()
+    libsvm.set_verbosity_wrap(0)
+    x = np.ascontiguousarray(features, dtype=np.float64)
+    gamma = 1.0 / x.shape[1]
+    fitted = libsvm.fit(x, np.asarray(truth, dtype=np.float64), C=C, gamma=gamma, tol=1e-3, nu=0.5, epsilon=0.0,
+                        shrinking=1, probability=0, max_iter=-1, class_weight=np.ones(2), **SVC_ARGUMENTS)
+    support, vectors, n_support, dual_coef, intercept, prob_a, prob_b = fitted[:7]
+    return libsvm.predict(np.ascontiguousarray(targets, dtype=np.float64), support, vectors, n_support, dual_coef,
+                          intercept, prob_a, prob_b, gamma=gamma, **SVC_ARGUMENTS)
 
 
 def svc_mia_efficacy(members: torch.Tensor, non_members: torch.Tensor, targets: torch.Tensor,
@@ -78,15 +120,13 @@ def svc_mia_efficacy(members: torch.Tensor, non_members: torch.Tensor, targets: 
     The SVC learns members (label 1) against non-members (0) from the two shadow sets, the members
     cut to as many as there are non-members and both to at most `max_shadow` (seeded draw).
     """
-    from sklearn.svm import SVC
     rng = np.random.default_rng(seed)
     n = min(len(non_members), len(members), max_shadow)
     pick = lambda t: t[rng.choice(len(t), size=n, replace=False)] if len(t) > n else t  # noqa: E731
     inside, outside = pick(members.numpy()), pick(non_members.numpy())
     features = np.concatenate([inside, outside])[:, None]
     truth = np.concatenate([np.ones(len(inside)), np.zeros(len(outside))])
-    svc = SVC(C=3, gamma="auto", kernel="rbf").fit(features, truth)
-    return 100.0 * float((svc.predict(targets.numpy()[:, None]) == 0).mean())
+    return 100.0 * float((rbf_svc_predict(features, truth, targets.numpy()[:, None], C=3) == 0).mean())
 
 
 def js_divergence(logits_p: torch.Tensor, logits_q: torch.Tensor) -> float:
