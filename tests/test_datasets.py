@@ -1,3 +1,8 @@
+import json
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -5,6 +10,8 @@ import torch
 import datasets
 from tests.conftest import write_medmnist_npz
 from utils.errors import UserError
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_medmnist_flag_loads_npz_with_shapes_task_and_names(tmp_path):
@@ -67,6 +74,19 @@ def test_digits_is_the_real_sklearn_set_split_70_10_20_the_same_way_every_time()
     assert torch.equal(a.test.images, b.test.images) and torch.equal(a.test.labels, b.test.labels)
     assert torch.bincount(a.test.labels).min() >= 35  # stratified
     assert datasets.load_dataset("Digits", size=64).train.images.shape[-1] == 64
+
+
+def test_digits_are_sklearns_images_and_split_read_without_importing_sklearn():
+    from sklearn.datasets import load_digits
+
+    from datasets import digits
+    bunch = load_digits()
+    images, labels = digits.read_digits()
+    assert np.array_equal(images, bunch.images) and np.array_equal(labels, bunch.target)
+    assert json.loads(digits.SPLIT_FILE.read_text()) == digits.sklearn_split(bunch.target)
+    probe = "import sys, datasets; datasets.load_dataset('Digits'); print('sklearn' in sys.modules)"
+    done = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True)
+    assert done.stdout.strip() == "False", done.stderr
 
 
 def test_channel_stats_match_direct_computation():
