@@ -65,8 +65,6 @@ def true_class_confidence(logits: torch.Tensor, labels: torch.Tensor) -> torch.T
 
 
 SVC_ARGUMENTS = {"svm_type": 0, "kernel": "rbf", "degree": 3, "coef0": 0.0, "cache_size": 200.0}  # SVC's defaults
-
-
 PACKAGES_AROUND_LIBSVM = ("sklearn", "sklearn.utils", "sklearn.svm", "scipy", "scipy.linalg")
 
 
