@@ -137,10 +137,34 @@ def grid(r, points: int) -> list:
     return [float(v) for v in (np.geomspace if r.log else np.linspace)(r.low, r.high, points)]
 
 
+def sweep_figure(rows: list[dict], methods: list[str], path: str) -> Path:
+    """A heat map of the Avg. Gap over each method's two knobs, the settings within 1.5 in red."""
+    from utils.plots import finish, pyplot
+    plt = pyplot()
+    fig, axes = plt.subplots(1, len(methods), figsize=(5.6 * len(methods), 4.6), squeeze=False)
+    for ax, method_name in zip(axes[0], methods):
+        mine = [r for r in rows if r["method"] == method_name]
+        x_flag, y_flag = [k for k in mine[0] if k not in ("method", "UA", "RA", "TA", "MIA", "avg_gap")]
+        xs, ys = sorted({r[x_flag] for r in mine}), sorted({r[y_flag] for r in mine})
+        gaps = np.full((len(ys), len(xs)), np.nan)
+        for r in mine:
+            gaps[ys.index(r[y_flag]), xs.index(r[x_flag])] = r["avg_gap"]
+        image = ax.imshow(gaps, origin="lower", cmap="viridis_r", vmin=0, vmax=50, aspect="auto")
+        for (i, j), gap in np.ndenumerate(gaps):
+            ax.text(j, i, "–" if gap != gap else f"{gap:.1f}", ha="center", va="center", fontsize=6,
+                    color="red" if gap <= 1.5 else "white" if gap > 25 else "black")
+        ax.set_xticks(range(len(xs)), [f"{v:.3g}" for v in xs], rotation=45, fontsize=7)
+        ax.set_yticks(range(len(ys)), [f"{v:.3g}" for v in ys], fontsize=7)
+        ax.set_xlabel(f"--{x_flag}")
+        ax.set_ylabel(f"--{y_flag}")
+        ax.set_title(f"{method_name}: Avg. Gap, class 3 of Digits", fontsize=10)
+        fig.colorbar(image, ax=ax, shrink=0.85, label="Avg. Gap to retrain (red: ≤ 1.5)")
+    return finish(fig, path)
+
+
 def sweep(args: argparse.Namespace, dirs: list[str]) -> None:
     """Every setting of a grid over each method's two searched knobs, forgetting class 3 (seed 1): the Avg. Gap and
     its parts, a heat map per method, and each method's best setting."""
-    from utils.plots import finish, pyplot
     forget = KINDS["class-wise (class 3)"]
     rows, best = [], []
     for method_name in args.methods:
@@ -169,31 +193,12 @@ def sweep(args: argparse.Namespace, dirs: list[str]) -> None:
                      "at": ", ".join(f"--{KNOBS[k].flag} {top[KNOBS[k].flag]:.3g}" for k in knobs),
                      "UA, RA, TA, MIA there": ", ".join(f"{top[key]:.1f}" for key in ("UA", "RA", "TA", "MIA")),
                      "retrained": ", ".join(f"{r_result[key]:.1f}" for key in ("UA", "RA", "TA", "MIA"))})
-    plt = pyplot()
-    fig, axes = plt.subplots(1, len(args.methods), figsize=(5.2 * len(args.methods), 4.4), squeeze=False)
-    for ax, method_name in zip(axes[0], args.methods):
-        mine = [r for r in rows if r["method"] == method_name]
-        x_flag, y_flag = [k for k in mine[0] if k not in ("method", "UA", "RA", "TA", "MIA", "avg_gap")]
-        xs, ys = sorted({r[x_flag] for r in mine}), sorted({r[y_flag] for r in mine})
-        gaps = np.full((len(ys), len(xs)), np.nan)
-        for r in mine:
-            gaps[ys.index(r[y_flag]), xs.index(r[x_flag])] = r["avg_gap"]
-        image = ax.imshow(gaps, origin="lower", cmap="viridis_r", vmin=0, vmax=50, aspect="auto")
-        for (i, j), gap in np.ndenumerate(gaps):
-            ax.text(j, i, "–" if gap != gap else f"{gap:.1f}", ha="center", va="center", fontsize=6,
-                    color="red" if gap <= 1.5 else "white" if gap > 25 else "black")
-        ax.set_xticks(range(len(xs)), [f"{v:.3g}" for v in xs], rotation=45, fontsize=7)
-        ax.set_yticks(range(len(ys)), [f"{v:.3g}" for v in ys], fontsize=7)
-        ax.set_xlabel(f"--{x_flag}")
-        ax.set_ylabel(f"--{y_flag}")
-        ax.set_title(f"{method_name}: Avg. Gap, class 3 of Digits")
-    fig.colorbar(image, ax=axes[0].tolist(), shrink=0.8, label="Avg. Gap to retrain (red: ≤ 1.5)")
-    figure = finish(fig, f"{args.out}.png")
+    figure = sweep_figure(rows, args.methods, f"{args.out}.png")
     headings = ["method", "settings", "within 1.5", "best", "at", "UA, RA, TA, MIA there", "retrained"]
     body = (f"Digits, smallcnn (15 epochs), forgetting class 3, seed 1: a grid of {args.points} values per searched "
             f"knob over each method's search space, scored on the evaluation forget set (the landscape that "
             f"--bound's trials search). Every setting is in the .csv; the heat maps are in {figure.name}.\n\n"
-            + markdown_table(headings, [[r[h] for h in headings] for r in best]))
+            + markdown_table(headings, [[str(r[h]) for h in headings] for r in best]))
     publish(args.out, body, rows, script_command("experiments/tune_digits.py", args.argv))
 
 
