@@ -72,6 +72,12 @@ def median_seconds(command: list[str], repeat: int) -> tuple[float, str]:
     return statistics.median(times), out
 
 
+def paired_difference(command: list[str], baseline: list[str], repeat: int) -> float:
+    """Median over `repeat` pairs of the seconds of `command` less those of `baseline` run right after it, so that a
+    slow spell of the machine cancels out."""
+    return statistics.median(seconds(command)[0] - seconds(baseline)[0] for _ in range(repeat))
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeat", type=int, default=5, help="timed runs of each command (median reported)")
@@ -90,23 +96,25 @@ def main(argv: list[str] | None = None) -> None:
     with tempfile.TemporaryDirectory() as folder:
         generate(Path(folder), "brain", volumes=4, slices=8, size=128, seed=1)
         runs = {name: code + PROBE for name, code in RUNS.items()}
-        runs |= {TORCH_LEFT: TORCH_LEFT_CODE, FIRST_BATCH: FIRST_BATCH_CODE.format(folder=folder) + PROBE}
+        first_batch_code = FIRST_BATCH_CODE.format(folder=folder) + PROBE
+        runs |= {TORCH_LEFT: TORCH_LEFT_CODE, FIRST_BATCH: first_batch_code}
         for name, code in runs.items():
             t, out = median_seconds([sys.executable, "-c", code], args.repeat)
             rows.append({"command": name, "seconds": t,
                          "imports": "torchvision" if out.split()[-1] == "True" else "no torchvision"})
+        torch_alone = [sys.executable, "-c", runs["torch alone"]]
+        after_torch = paired_difference([sys.executable, "-c", first_batch_code], torch_alone, args.repeat)
+        teardown = paired_difference(torch_alone, [sys.executable, "-c", TORCH_LEFT_CODE], args.repeat)
     print(format_table(["command", "s", "imports"], [[r["command"], r["seconds"], r["imports"]] for r in rows],
                        floatfmt=".2f"))
     slowest = max((r for r in rows if r["command"].endswith("--help")), key=lambda r: r["seconds"])
-    seconds_of = {r["command"]: r["seconds"] for r in rows}
-    after_torch = seconds_of[FIRST_BATCH] - seconds_of["torch alone"]
     verdict = (f"Slowest --help: {slowest['command']}, {slowest['seconds']:.2f} s "
                f"({'within' if slowest['seconds'] <= HELP_BOUND_S else 'over'} the {HELP_BOUND_S} s bound); "
                f"an empty interpreter (`python -c pass`) takes {base:.2f} s. An MRI run has its first batch "
                f"{after_torch:.2f} s after the time of `import torch` alone "
                f"({'within' if after_torch <= FIRST_BATCH_BOUND_S else 'over'} the {FIRST_BATCH_BOUND_S} s bound). "
                f"Ending a process that imported torch without the interpreter's teardown saves "
-               f"{seconds_of['torch alone'] - seconds_of[TORCH_LEFT]:.2f} s.")
+               f"{teardown:.2f} s. (Differences are medians of runs paired back to back.)")
     print(verdict)
     setting = (f"Median of {args.repeat} runs after one warm-up, each a fresh interpreter from the repository root. "
                f"A run's import cost is `python -c` of the modules it imports before reading data, with its model "
