@@ -393,6 +393,9 @@ def _tune(p: argparse._ArgumentGroup) -> None:
     p.add_argument("--validation_sets", type=positive_int, default=2,
                    help="validation forget sets a trial is scored on (the mean gap): other classes, or other random "
                         "subsets, never yours")
+    p.add_argument("--trial_seeds", type=positive_int, default=1,
+                   help="seeds each trial runs on every validation set (--seed, --seed+1, ...; the mean gap): more "
+                        "picks settings that hold across seeds, at that many times the cost")
     p.add_argument("--no_prune", dest="prune", action="store_false",
                    help="run every trial to its end (by default a trial whose gap after an epoch is worse than the "
                         "median of earlier trials' at that epoch stops there; --objective avg_gap only)")

@@ -44,6 +44,9 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--trials", type=int, default=30)
     parser.add_argument("--methods", nargs="+", default=["GA", "SSD", "RL_with_SalUn"])
+    parser.add_argument("--forget_sets", nargs="+", choices=[kind.split()[0] for kind in KINDS],
+                        default=[kind.split()[0] for kind in KINDS], help="the kinds of forget set to tune on")
+    parser.add_argument("--trial_seeds", type=int, default=1, help="main_tune.py --trial_seeds")
     parser.add_argument("--work", default="runs/tune_digits")
     parser.add_argument("--out", default=str(RESULTS_DIR / "tune_digits"))
     mode = parser.add_mutually_exclusive_group()
@@ -65,10 +68,13 @@ def main(argv: list[str] | None = None) -> None:
         return sweep(args, dirs)
     rows = []
     for kind, forget in KINDS.items():
+        if kind.split()[0] not in args.forget_sets:
+            continue
         for method in args.methods:
             flags = build_parser("data", "model", "unlearning", "tune", "system", "output").parse_args(
                 ["--model_id", "digits_best", "--unlearn", method, *forget, "--trials", str(args.trials),
-                 "--study", f"digits_{method}_{forget[0].strip('-')}", "--overwrite", *dirs])
+                 "--trial_seeds", str(args.trial_seeds), "--study", f"digits_{method}_{forget[0].strip('-')}",
+                 "--overwrite", *dirs])
             setup = load_setup(flags)
             retrained, r_meta = retrained_for(setup, setup.forget, flags)
             r_result, _ = unlearning_metrics(retrained, r_meta, setup.data, setup.forget, setup.device, EVAL_BATCH)
@@ -85,7 +91,8 @@ def main(argv: list[str] | None = None) -> None:
     headings = ["forget set", "method", "before", "after", "tuned setting", "validation forget set"]
     body = (f"Digits, smallcnn (15 epochs); Avg. Gap to the model retrained without the evaluation forget set, mean ± "
             f"std over seeds {', '.join(map(str, SEEDS))}: before = the method's registered defaults, after = the best "
-            f"of {args.trials} trials (TPE, seed 0) scored on the validation forget set.\n\n"
+            f"of {args.trials} trials (TPE, seed 0) scored on the validation forget set"
+            f"{f' over seeds 1 to {args.trial_seeds}' if args.trial_seeds > 1 else ''}.\n\n"
             + markdown_table(headings, [[r[h] for h in headings] for r in rows]))
     publish(args.out, body, rows, script_command("experiments/tune_digits.py", argv))
 

@@ -149,3 +149,19 @@ def test_a_study_that_exists_for_another_method_is_refused_untouched(tune_env, t
     expect_user_error(cli(main_tune.main, *tune_env["flags"], "--runs_dir", str(tmp_path), "--unlearn", "FT",
                           "--trials", "1", "--study", "mine"), "study mine exists with method 'GA'")
     assert fingerprint(tmp_path / "tune") == before
+
+
+def test_trial_seeds_score_each_trial_on_every_seed_and_a_study_keeps_its_count(tune_env, tmp_path, monkeypatch, cli):
+    import unlearn.tune as tuning
+    calls, real_score = [], tuning.score
+
+    def recording_score(setup, forget, args, hparams, mask, retrained, seed, trial=None, final=False):
+        scored = real_score(setup, forget, args, hparams, mask, retrained, seed, trial, final)
+        calls.append((seed, scored.metrics["avg_gap"]))
+        return scored
+    monkeypatch.setattr(tuning, "score", recording_score)
+    summary = tune(tune_env, tmp_path, "--trials", "1", "--trial_seeds", "2", "--seed", "5", "--study", "seeds")
+    assert [seed for seed, _ in calls] == [5, 6]
+    assert summary["values"]["avg_gap"] == pytest.approx((calls[0][1] + calls[1][1]) / 2)
+    expect_user_error(cli(main_tune.main, *tune_env["flags"], "--runs_dir", str(tmp_path), "--unlearn", "GA",
+                          "--trials", "2", "--study", "seeds"), "trial_seeds 2", "not 1")

@@ -37,7 +37,8 @@ from .workflow import unlearn_model
 
 OBJECTIVES = {"avg_gap": "Avg. Gap to the retrained model (points)", "time": "unlearning seconds",
               "rte": "unlearning time / retrain time"}
-STUDY_ATTRS = ("method", "model", "dataset", "forget", "objectives")  # what a study is about: joining it must agree
+# what a study is about: joining it must agree
+STUDY_ATTRS = ("method", "model", "dataset", "forget", "objectives", "trial_seeds")
 EVAL_BATCH = 256
 WAIT_S = 2.0  # how often a worker looks again for a retrained model another worker is training
 STORAGE_ATTEMPTS = 4  # a new database's tables may be being created by another worker at the same moment
@@ -432,7 +433,7 @@ def tune(setup, args: argparse.Namespace) -> dict:
     digest = file_digest(checkpoints.find_checkpoint(args.model_id, args.model_dir))[:12]
     attrs = {"method": method.name, "model": f"{stem} (sha256 {digest})", "dataset": setup.data.name,
              "forget": family.describe_forget(setup.forget), "objectives": objectives,
-             "validation_forget": tuned_on}
+             "validation_forget": tuned_on, "trial_seeds": args.trial_seeds}
     study = open_study(name, storage, attrs, args.tune_seed, args.overwrite)
     print(f"study {name} in {storage_url}: {method.name}'s {', '.join(space)} by {', '.join(objectives)}, tuned on "
           f"{tuned_on} (the final runs, on {family.describe_forget(setup.forget)}, are scored on data no trial saw)")
@@ -447,10 +448,13 @@ def tune(setup, args: argparse.Namespace) -> dict:
 
     prune = args.prune and objectives == ["avg_gap"]  # Optuna prunes single-objective studies only
 
+    seeds = [args.seed + i for i in range(args.trial_seeds)]
+
     def run(trial, hparams: dict) -> list[float]:
-        """The mean over the validation sets (the per-epoch gap reported for pruning is the first set's)."""
-        runs = [score(setup, forget, args, hparams, mask, r_result, args.seed, trial if prune and i == 0 else None)
-                for i, (forget, r_result, _, mask) in enumerate(references)]
+        """The mean over the validation sets and seeds (the per-epoch gap reported for pruning is the first run's)."""
+        runs = [score(setup, forget, args, hparams, mask, r_result, seed,
+                      trial if prune and (i, seed) == (0, args.seed) else None)
+                for i, (forget, r_result, _, mask) in enumerate(references) for seed in seeds]
         scored = Scored({k: statistics.fmean(r.metrics[k] for r in runs) for k in runs[0].metrics},
                         statistics.fmean(r.seconds for r in runs))
         for key, value in scored.metrics.items():
