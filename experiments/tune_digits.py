@@ -97,6 +97,19 @@ def main(argv: list[str] | None = None) -> None:
     publish(args.out, body, rows, script_command("experiments/tune_digits.py", argv))
 
 
+def on_the_evaluation_set(method_name: str, forget: list[str], dirs: list[str]) -> tuple:
+    """What scoring `method_name` on the evaluation forget set itself needs: its flags, the setup, the retrained
+    model's measures, the SalUn mask (for a _with_SalUn method) and the method's search space."""
+    flags = build_parser("data", "model", "unlearning", "tune", "system", "output").parse_args(
+        ["--model_id", "digits_best", "--unlearn", method_name, *forget, *dirs])
+    setup = load_setup(flags)
+    method = unlearn.get_method(method_name)
+    retrained, r_meta = retrained_for(setup, setup.forget, flags)
+    r_result, _ = unlearning_metrics(retrained, r_meta, setup.data, setup.forget, setup.device, EVAL_BATCH)
+    mask = saliency_mask(setup, setup.forget, flags.mask_thresh, flags) if method.masked else None
+    return flags, setup, r_result, mask, search_space(method, frozenset())
+
+
 def bound(args: argparse.Namespace, dirs: list[str], work: Path) -> None:
     """The best Avg. Gap each method reaches when its --trials trials are scored on the evaluation forget set itself
     (seed 1), then the chosen setting over the seeds: what tuning could give at most."""
@@ -105,14 +118,7 @@ def bound(args: argparse.Namespace, dirs: list[str], work: Path) -> None:
     rows = []
     for kind, forget in KINDS.items():
         for method_name in args.methods:
-            flags = build_parser("data", "model", "unlearning", "tune", "system", "output").parse_args(
-                ["--model_id", "digits_best", "--unlearn", method_name, *forget, *dirs])
-            setup = load_setup(flags)
-            method = unlearn.get_method(method_name)
-            retrained, r_meta = retrained_for(setup, setup.forget, flags)
-            r_result, _ = unlearning_metrics(retrained, r_meta, setup.data, setup.forget, setup.device, EVAL_BATCH)
-            mask = saliency_mask(setup, setup.forget, flags.mask_thresh, flags) if method.masked else None
-            space = search_space(method, frozenset())
+            flags, setup, r_result, mask, space = on_the_evaluation_set(method_name, forget, dirs)
             study = optuna.create_study(sampler=optuna.samplers.TPESampler(seed=0, multivariate=True))
 
             def objective(trial) -> float:
@@ -175,14 +181,7 @@ def sweep(args: argparse.Namespace, dirs: list[str]) -> None:
     forget = KINDS["class-wise (class 3)"]
     rows, best = [], []
     for method_name in args.methods:
-        flags = build_parser("data", "model", "unlearning", "tune", "system", "output").parse_args(
-            ["--model_id", "digits_best", "--unlearn", method_name, *forget, *dirs])
-        setup = load_setup(flags)
-        method = unlearn.get_method(method_name)
-        retrained, r_meta = retrained_for(setup, setup.forget, flags)
-        r_result, _ = unlearning_metrics(retrained, r_meta, setup.data, setup.forget, setup.device, EVAL_BATCH)
-        mask = saliency_mask(setup, setup.forget, flags.mask_thresh, flags) if method.masked else None
-        space = search_space(method, frozenset())
+        flags, setup, r_result, mask, space = on_the_evaluation_set(method_name, forget, dirs)
         knobs = list(space)
         for values in itertools.product(*(grid(space[k], args.points) for k in knobs)):
             setting = dict(zip(knobs, values))
