@@ -1,8 +1,8 @@
 """Unlearning-cost benchmark: in one process, train an original model, then time retraining and every
 unlearning method on the same forget set, the SalUn mask, and evaluation: of one model in this process (logits
 computed), and a whole `main_test_unlearn.py` process comparing GA's model with the retrained one, as
-experiments/compare_methods.sh runs it (the retrained model's logits cached by its first evaluation, GA's computed), with and
-without the time of a process that only imports torch.
+experiments/compare_methods.sh runs it (the retrained model's logits cached by its first evaluation, GA's computed),
+with and without the time of a process that only imports torch.
 
 Prints seconds and the RTE ratio (time / retrain time) of each, and the machine they ran on, and writes them to
 --out.{md,csv} (results/bench_unlearn). Run from the repository root:

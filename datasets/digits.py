@@ -27,7 +27,8 @@ def read_digits() -> tuple[np.ndarray, np.ndarray]:
     digits.csv.gz, found without importing scikit-learn."""
     spec = importlib.util.find_spec("sklearn")
     if spec is None or not spec.submodule_search_locations:
-        raise UserError("the Digits set ships with scikit-learn, which is not installed: pip install -r requirements.txt")
+        raise UserError("the Digits set ships with scikit-learn, which is not installed: "
+                        "pip install -r requirements.txt")
     path = Path(spec.submodule_search_locations[0]) / "datasets" / "data" / "digits.csv.gz"
     with gzip.open(path, mode="rt", encoding="utf-8") as file:
         table = np.loadtxt(file, delimiter=",")

@@ -34,6 +34,7 @@ from utils.tables import markdown_table  # noqa: E402
 
 KINDS = {"class-wise (class 3)": ["--class_to_forget", "3"], "random (128 rows)": ["--num_indexes_to_replace", "128"]}
 SEEDS = [1, 2, 3]
+MEASURES = ("UA", "RA", "TA", "MIA", "avg_gap")  # what --sweep records of every setting
 
 
 def mean_std(values: list[float]) -> str:
@@ -157,7 +158,7 @@ def sweep_figure(rows: list[dict], methods: list[str], path: str) -> Path:
     fig, axes = plt.subplots(1, len(methods), figsize=(5.6 * len(methods), 4.6), squeeze=False)
     for ax, method_name in zip(axes[0], methods):
         mine = [r for r in rows if r["method"] == method_name]
-        x_flag, y_flag = [k for k in mine[0] if k not in ("method", "UA", "RA", "TA", "MIA", "avg_gap")]
+        x_flag, y_flag = [k for k in mine[0] if k not in ("method", *MEASURES)]
         xs, ys = sorted({r[x_flag] for r in mine}), sorted({r[y_flag] for r in mine})
         gaps = np.full((len(ys), len(xs)), np.nan)
         for r in mine:
@@ -179,6 +180,11 @@ def sweep(args: argparse.Namespace, dirs: list[str]) -> None:
     """Every setting of a grid over each method's two searched knobs, forgetting class 3 (seed 1): the Avg. Gap and
     its parts, a heat map per method, and each method's best setting."""
     forget = KINDS["class-wise (class 3)"]
+    for method_name in args.methods:
+        knobs = unlearn.get_method(method_name).search
+        if len(knobs) != 2:
+            raise UserError(f"--sweep maps two knobs on a plane; {method_name} searches {len(knobs)} "
+                            f"({', '.join(knobs) or 'none'}): leave it out of --methods")
     rows, best = [], []
     for method_name in args.methods:
         flags, setup, r_result, mask, space = on_the_evaluation_set(method_name, forget, dirs)
@@ -188,9 +194,9 @@ def sweep(args: argparse.Namespace, dirs: list[str]) -> None:
             try:
                 metrics = score(setup, setup.forget, flags, setting, mask, r_result, 1).metrics
             except UserError:  # a diverged run
-                metrics = {key: float("nan") for key in ("UA", "RA", "TA", "MIA", "avg_gap")}
+                metrics = dict.fromkeys(MEASURES, float("nan"))
             rows.append({"method": method_name, **{KNOBS[k].flag: v for k, v in setting.items()},
-                         **{key: metrics[key] for key in ("UA", "RA", "TA", "MIA", "avg_gap")}})
+                         **{key: metrics[key] for key in MEASURES}})
             print(rows[-1], flush=True)
         mine = [r for r in rows if r["method"] == method_name and r["avg_gap"] == r["avg_gap"]]
         top = min(mine, key=lambda r: r["avg_gap"])
