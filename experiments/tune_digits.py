@@ -5,12 +5,18 @@ class 3; random: 128 rows, the size of class 3), as Avg. Gap to the model retrai
     python experiments/tune_digits.py [--trials 30] [--methods GA SSD RL_with_SalUn] [--out results/tune_digits]
     python experiments/tune_digits.py --bound --out results/tune_digits_bound
     python experiments/tune_digits.py --sweep --out results/tune_digits_sweep
+    python experiments/tune_digits.py --dataset data/mnist5k.npz --out results/tune_mnist5k
+    python experiments/tune_digits.py --methods GA RL_with_SalUn --trial_seeds 2 --draws 6
 
-Writes runs/tune_digits/ (the original, the retrained models, the studies) and --out.{md,csv}. --bound instead scores
-the trials on the evaluation forget set itself, which no user may do: the best any setting of the method reaches
-there, the ceiling the honest protocol's "after" is measured against. --sweep instead runs a grid over each method's
-search space on class 3 (seed 1), the landscape the trials search, into --out.{md,csv,png}: the Avg. Gap of every
-setting, and where the best one falls short, which of UA, RA, TA and MIA it misses."""
+--dataset runs the same protocol on another dataset with the same recipe (an .npz such as the real MNIST digits that
+experiments/mnist5k_npz.py writes). Writes runs/tune_digits/ (the original, the retrained models, the studies;
+runs/tune_NAME/ for another dataset) and --out.{md,csv} (default results/tune_digits, results/tune_NAME). --bound
+instead scores the trials on the evaluation forget set itself, which no user may do: the best any setting of the
+method reaches there, the ceiling the honest protocol's "after" is measured against. --sweep instead runs a grid over
+each method's search space on class 3 (seed 1), the landscape the trials search, into --out.{md,csv,png}: the Avg.
+Gap of every setting, and where the best one falls short, which of UA, RA, TA and MIA it misses. --draws N adds to the
+before/after table both settings' Avg. Gap on N further draws of the same kind that neither the trials nor the
+evaluation saw: whether the tuned setting beats the defaults beyond the one evaluation forget set."""
 import argparse
 import itertools
 import statistics
@@ -26,7 +32,8 @@ import unlearn  # noqa: E402
 from arg_parser import build_parser  # noqa: E402
 from unlearn.evaluate import unlearning_metrics  # noqa: E402
 from unlearn.knobs import KNOBS  # noqa: E402
-from unlearn.tune import EVAL_BATCH, retrained_for, saliency_mask, score, search_space, suggest, tune  # noqa: E402
+from unlearn.tune import (EVAL_BATCH, family_of, retrained_for, saliency_mask, score, search_space,  # noqa: E402
+                          suggest, tune)
 from unlearn.workflow import load_setup  # noqa: E402
 from utils.errors import UserError, run_cli  # noqa: E402
 from utils.results import RESULTS_DIR, publish, script_command  # noqa: E402
@@ -38,6 +45,8 @@ MEASURES = ("UA", "RA", "TA", "MIA", "avg_gap")  # what --sweep records of every
 
 
 def mean_std(values: list[float]) -> str:
+    if len(values) == 1:
+        return f"{values[0]:.2f}"
     return f"{statistics.fmean(values):.2f} ± {statistics.stdev(values):.2f}"
 
 
@@ -48,8 +57,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--forget_sets", nargs="+", choices=[kind.split()[0] for kind in KINDS],
                         default=[kind.split()[0] for kind in KINDS], help="the kinds of forget set to tune on")
     parser.add_argument("--trial_seeds", type=int, default=1, help="main_tune.py --trial_seeds")
-    parser.add_argument("--work", default="runs/tune_digits")
-    parser.add_argument("--out", default=str(RESULTS_DIR / "tune_digits"))
+    parser.add_argument("--draws", type=int, default=0,
+                        help="also score the defaults and the tuned setting (seed 1) on this many further draws of "
+                             "the same kind, which neither the trials nor the evaluation saw")
+    parser.add_argument("--dataset", default="Digits", help="the dataset to tune on (main_train.py --dataset)")
+    parser.add_argument("--work", help="where the models and studies go (default runs/tune_digits, or "
+                        "runs/tune_NAME for another --dataset)")
+    parser.add_argument("--out", help="the results' path without suffix (default results/tune_digits, or "
+                        "results/tune_NAME for another --dataset)")
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument("--bound", action="store_true", help="tune on the evaluation forget set itself (a ceiling)")
     mode.add_argument("--sweep", action="store_true", help="a grid over each method's search space on class 3")
@@ -58,10 +73,15 @@ def main(argv: list[str] | None = None) -> None:
     args.argv = argv
     if args.points < 2:
         raise UserError(f"--points {args.points}: give 2 or more grid points per knob")
-    work = Path(args.work)
-    dirs = ["--model_dir", str(work / "model_weights"), "--runs_dir", str(work / "runs")]
-    if not (work / "model_weights" / "digits_best.pt").exists():
-        main_train.main(["--save_model_id", "digits", "--arch", "smallcnn", "--epochs", "15", "--lr", "0.05",
+    if args.draws < 0 or (args.draws and (args.bound or args.sweep)):
+        raise UserError(f"--draws {args.draws}: give a count of 0 or more, and only with the before/after table")
+    args.name = "digits" if args.dataset == "Digits" else Path(args.dataset).stem.lower()
+    work = Path(args.work or f"runs/tune_{args.name}")
+    args.out = args.out or str(RESULTS_DIR / f"tune_{args.name}")
+    dirs = ["--dataset", args.dataset, "--model_dir", str(work / "model_weights"), "--runs_dir", str(work / "runs")]
+    args.label = f"{Path(args.dataset).stem if args.dataset.endswith('.npz') else args.dataset}, smallcnn (15 epochs)"
+    if not (work / "model_weights" / f"{args.name}_best.pt").exists():
+        main_train.main(["--save_model_id", args.name, "--arch", "smallcnn", "--epochs", "15", "--lr", "0.05",
                          "--batch_size", "64", "--seed", "1", *dirs])
     if args.bound:
         return bound(args, dirs, work)
@@ -73,8 +93,8 @@ def main(argv: list[str] | None = None) -> None:
             continue
         for method in args.methods:
             flags = build_parser("data", "model", "unlearning", "tune", "system", "output").parse_args(
-                ["--model_id", "digits_best", "--unlearn", method, *forget, "--trials", str(args.trials),
-                 "--trial_seeds", str(args.trial_seeds), "--study", f"digits_{method}_{forget[0].strip('-')}",
+                ["--model_id", f"{args.name}_best", "--unlearn", method, *forget, "--trials", str(args.trials),
+                 "--trial_seeds", str(args.trial_seeds), "--study", f"{args.name}_{method}_{forget[0].strip('-')}",
                  "--overwrite", *dirs])
             setup = load_setup(flags)
             retrained, r_meta = retrained_for(setup, setup.forget, flags)
@@ -88,21 +108,50 @@ def main(argv: list[str] | None = None) -> None:
             rows.append({"forget set": kind, "method": method, "before": mean_std(before), "after": mean_std(after),
                          "tuned setting": setting, "validation forget set": summary["validation_forget"],
                          "before_mean": statistics.fmean(before), "after_mean": statistics.fmean(after)})
+            if args.draws:
+                draws = further_draws(setup, flags, args.draws)
+                gaps = {when: gaps_on_draws(setup, flags, draws, hparams) for when, hparams
+                        in (("before", {}), ("after", summary["hparams"]))}
+                rows[-1].update({f"{when}, other draws": mean_std(g) for when, g in gaps.items()}
+                                | {f"{when}_draws_mean": statistics.fmean(g) for when, g in gaps.items()}
+                                | {"other draws": str(len(draws))})
             print(rows[-1], flush=True)
     headings = ["forget set", "method", "before", "after", "tuned setting", "validation forget set"]
-    body = (f"Digits, smallcnn (15 epochs); Avg. Gap to the model retrained without the evaluation forget set, mean ± "
+    if args.draws:
+        headings[4:4] = ["other draws", "before, other draws", "after, other draws"]
+    body = (f"{args.label}; Avg. Gap to the model retrained without the evaluation forget set, mean ± "
             f"std over seeds {', '.join(map(str, SEEDS))}: before = the method's registered defaults, after = the best "
             f"of {args.trials} trials (TPE, seed 0) scored on the validation forget set"
-            f"{f' over seeds 1 to {args.trial_seeds}' if args.trial_seeds > 1 else ''}.\n\n"
+            f"{f' over seeds 1 to {args.trial_seeds}' if args.trial_seeds > 1 else ''}."
+            + (" Other draws: mean ± std over further draws of the same kind (other classes; other random rows), "
+               "disjoint from the evaluation and validation sets, seed 1 on each."
+               if args.draws else "") + "\n\n"
             + markdown_table(headings, [[r[h] for h in headings] for r in rows]))
     publish(args.out, body, rows, script_command("experiments/tune_digits.py", argv))
 
 
-def on_the_evaluation_set(method_name: str, forget: list[str], dirs: list[str]) -> tuple:
+def further_draws(setup, flags: argparse.Namespace, count: int) -> list:
+    """Up to `count` draws of the evaluation forget set's kind that follow the validation sets in the tuner's own
+    seeded sequence, so neither the trials nor the evaluation saw them."""
+    return family_of(setup).tune_validation(setup, flags.seed, flags.validation_sets + count)[flags.validation_sets:]
+
+
+def gaps_on_draws(setup, flags: argparse.Namespace, draws: list, hparams: dict) -> list[float]:
+    """The method's Avg. Gap with `hparams` (seed 1) on each draw, against the model retrained without it."""
+    gaps = []
+    for forget in draws:
+        retrained, r_meta = retrained_for(setup, forget, flags)
+        r_result, _ = unlearning_metrics(retrained, r_meta, setup.data, forget, setup.device, EVAL_BATCH)
+        mask = saliency_mask(setup, forget, flags.mask_thresh, flags) if flags.unlearn.endswith("_with_SalUn") else None
+        gaps.append(score(setup, forget, flags, hparams, mask, r_result, 1).metrics["avg_gap"])
+    return gaps
+
+
+def on_the_evaluation_set(method_name: str, forget: list[str], dirs: list[str], model_id: str) -> tuple:
     """What scoring `method_name` on the evaluation forget set itself needs: its flags, the setup, the retrained
     model's measures, the SalUn mask (for a _with_SalUn method) and the method's search space."""
     flags = build_parser("data", "model", "unlearning", "tune", "system", "output").parse_args(
-        ["--model_id", "digits_best", "--unlearn", method_name, *forget, *dirs])
+        ["--model_id", model_id, "--unlearn", method_name, *forget, *dirs])
     setup = load_setup(flags)
     method = unlearn.get_method(method_name)
     retrained, r_meta = retrained_for(setup, setup.forget, flags)
@@ -119,7 +168,7 @@ def bound(args: argparse.Namespace, dirs: list[str], work: Path) -> None:
     rows = []
     for kind, forget in KINDS.items():
         for method_name in args.methods:
-            flags, setup, r_result, mask, space = on_the_evaluation_set(method_name, forget, dirs)
+            flags, setup, r_result, mask, space = on_the_evaluation_set(method_name, forget, dirs, f"{args.name}_best")
             study = optuna.create_study(sampler=optuna.samplers.TPESampler(seed=0, multivariate=True))
 
             def objective(trial) -> float:
@@ -137,7 +186,7 @@ def bound(args: argparse.Namespace, dirs: list[str], work: Path) -> None:
                          "bound_mean": statistics.fmean(best)})
             print(rows[-1], flush=True)
     headings = ["forget set", "method", "bound", "setting"]
-    body = (f"Digits, smallcnn (15 epochs): the best of {args.trials} trials (TPE, seed 0) scored on the evaluation "
+    body = (f"{args.label}: the best of {args.trials} trials (TPE, seed 0) scored on the evaluation "
             f"forget set itself (seed 1), then that setting's Avg. Gap over seeds {', '.join(map(str, SEEDS))}. No "
             f"user may tune there; it bounds what the honest protocol (results/tune_digits) can reach.\n\n"
             + markdown_table(headings, [[r[h] for h in headings] for r in rows]))
@@ -151,7 +200,7 @@ def grid(r, points: int) -> list:
     return [float(v) for v in (np.geomspace if r.log else np.linspace)(r.low, r.high, points)]
 
 
-def sweep_figure(rows: list[dict], methods: list[str], path: str) -> Path:
+def sweep_figure(rows: list[dict], methods: list[str], dataset: str, path: str) -> Path:
     """A heat map of the Avg. Gap over each method's two knobs, the settings within 1.5 in red."""
     from utils.plots import finish, pyplot
     plt = pyplot()
@@ -171,7 +220,7 @@ def sweep_figure(rows: list[dict], methods: list[str], path: str) -> Path:
         ax.set_yticks(range(len(ys)), [f"{v:.3g}" for v in ys], fontsize=7)
         ax.set_xlabel(f"--{x_flag}")
         ax.set_ylabel(f"--{y_flag}")
-        ax.set_title(f"{method_name}: Avg. Gap, class 3 of Digits", fontsize=10)
+        ax.set_title(f"{method_name}: Avg. Gap, class 3 of {dataset}", fontsize=10)
         fig.colorbar(image, ax=ax, shrink=0.85, label="Avg. Gap to retrain (red: ≤ 1.5)")
     return finish(fig, path)
 
@@ -187,7 +236,7 @@ def sweep(args: argparse.Namespace, dirs: list[str]) -> None:
                             f"({', '.join(knobs) or 'none'}): leave it out of --methods")
     rows, best = [], []
     for method_name in args.methods:
-        flags, setup, r_result, mask, space = on_the_evaluation_set(method_name, forget, dirs)
+        flags, setup, r_result, mask, space = on_the_evaluation_set(method_name, forget, dirs, f"{args.name}_best")
         knobs = list(space)
         for values in itertools.product(*(grid(space[k], args.points) for k in knobs)):
             setting = dict(zip(knobs, values))
@@ -205,9 +254,9 @@ def sweep(args: argparse.Namespace, dirs: list[str]) -> None:
                      "at": ", ".join(f"--{KNOBS[k].flag} {top[KNOBS[k].flag]:.3g}" for k in knobs),
                      "UA, RA, TA, MIA there": ", ".join(f"{top[key]:.1f}" for key in ("UA", "RA", "TA", "MIA")),
                      "retrained": ", ".join(f"{r_result[key]:.1f}" for key in ("UA", "RA", "TA", "MIA"))})
-    figure = sweep_figure(rows, args.methods, f"{args.out}.png")
+    figure = sweep_figure(rows, args.methods, args.label.split(",")[0], f"{args.out}.png")
     headings = ["method", "settings", "within 1.5", "best", "at", "UA, RA, TA, MIA there", "retrained"]
-    body = (f"Digits, smallcnn (15 epochs), forgetting class 3, seed 1: a grid of {args.points} values per searched "
+    body = (f"{args.label}, forgetting class 3, seed 1: a grid of {args.points} values per searched "
             f"knob over each method's search space, scored on the evaluation forget set (the landscape that "
             f"--bound's trials search). Every setting is in the .csv; the heat maps are in {figure.name}.\n\n"
             + markdown_table(headings, [[str(r[h]) for h in headings] for r in best]))

@@ -1,4 +1,5 @@
 """main_tune.py: Optuna studies of a method's declared knobs, scored on a validation forget set, shared by workers."""
+import itertools
 import json
 import os
 import subprocess
@@ -6,6 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 import main_tune
 import main_unlearn
@@ -76,12 +78,16 @@ def test_the_validation_forget_set_is_another_draw_of_the_same_kind(unlearn_env)
     assert set(one.indices.tolist()).isdisjoint(setup.forget.indices.tolist())
     assert validation_forget_sets(setup.data, setup.forget, seed=1, count=2)[1].classes == two.classes  # seeded
     assert len(validation_forget_sets(setup.data, setup.forget, seed=1, count=20)) == 9  # as many as there are
+    more = validation_forget_sets(setup.data, setup.forget, seed=1, count=4)  # tune_digits.py --draws: the next ones
+    assert [d.classes for d in more[:2]] == [one.classes, two.classes] and len({c for d in more for c in d.classes}) == 4
     args.class_to_forget, args.num_indexes_to_replace = None, "100"
     random_setup = load_setup(args)
     drawn = validation_forget_sets(random_setup.data, random_setup.forget, seed=1, count=2)
     assert all(not d.classwise and len(d.indices) == 100 for d in drawn)
-    rows = [set(d.indices.tolist()) for d in (random_setup.forget, *drawn)]
-    assert rows[0].isdisjoint(rows[1]) and rows[0].isdisjoint(rows[2]) and rows[1].isdisjoint(rows[2])
+    more = validation_forget_sets(random_setup.data, random_setup.forget, seed=1, count=4)
+    assert all(torch.equal(a.indices, b.indices) for a, b in zip(more, drawn))
+    rows = [set(d.indices.tolist()) for d in (random_setup.forget, *more)]
+    assert all(a.isdisjoint(b) for a, b in itertools.combinations(rows, 2))
 
 
 def test_a_study_writes_best_json_that_main_unlearn_reads_and_the_same_seed_finds_the_same_setting(tune_env,
