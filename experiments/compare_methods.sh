@@ -6,7 +6,8 @@
 # METHODS defaults to every classification method of the registry (python main_unlearn.py --list) but retrain.
 # Each variable below can also be set from the environment, e.g. SEEDS=1 METHODS="RL RL_with_SalUn" bash experiments/compare_methods.sh
 # --tuned (or TUNED=1): first tune each method's knobs with main_tune.py (TRIALS trials, default 30, on a validation
-# class, never class $CLASS), then run the tuned setting, as the papers' tables do; publishes ..._tuned.
+# class, never class $CLASS, each trial over TRIAL_SEEDS seeds, default 1), then run the tuned setting, as the papers'
+# tables do; publishes ..._tuned.
 # For BloodMNIST (bloodmnist.npz in ./data) change the first line to:
 #   DATASET=${DATASET:-BloodMNIST} ARCH=${ARCH:-resnet18} EPOCHS=${EPOCHS:-50} LR=${LR:-0.01} BATCH_SIZE=${BATCH_SIZE:-50}
 set -euo pipefail
@@ -20,7 +21,7 @@ while [ $# -gt 0 ]; do
            exit 2 ;;
     esac
 done
-TUNED=${TUNED:-} TRIALS=${TRIALS:-30}
+TUNED=${TUNED:-} TRIALS=${TRIALS:-30} TRIAL_SEEDS=${TRIAL_SEEDS:-1}
 
 DATASET=${DATASET:-Digits} ARCH=${ARCH:-smallcnn} EPOCHS=${EPOCHS:-15} LR=${LR:-0.05} BATCH_SIZE=${BATCH_SIZE:-64}
 CLASS=${CLASS:-3}
@@ -48,7 +49,7 @@ tuned() {
     python -c "import sys, unlearn; sys.exit(0 if unlearn.get_method('$1').search else 1)" || return 0
     local study="cmp_${DATASET}_s$3_$1"
     python main_tune.py --model_id "$2" --dataset "$DATASET" --unlearn "$1" --class_to_forget "$CLASS" --seed "$3" \
-        --trials "$TRIALS" --final_seeds 0 --study "$study" --overwrite >&2
+        --trials "$TRIALS" --trial_seeds "$TRIAL_SEEDS" --final_seeds 0 --study "$study" --overwrite >&2
     echo "--hparams runs/tune/$study/best.json"
 }
 
