@@ -114,7 +114,9 @@ def main(argv: list[str] | None = None) -> None:
                         in (("before", {}), ("after", summary["hparams"]))}
                 rows[-1].update({f"{when}, other draws": mean_std(g) for when, g in gaps.items()}
                                 | {f"{when}_draws_mean": statistics.fmean(g) for when, g in gaps.items()}
-                                | {"other draws": str(len(draws))})
+                                | {f"{when}_each_draw": " ".join(f"{v:.2f}" for v in g) for when, g in gaps.items()}
+                                | {"other draws": str(len(draws)),
+                                   "draws": "; ".join(family_of(setup).describe_forget(d) for d in draws)})
             print(rows[-1], flush=True)
     headings = ["forget set", "method", "before", "after", "tuned setting", "validation forget set"]
     if args.draws:
