@@ -57,6 +57,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--forget_sets", nargs="+", choices=[kind.split()[0] for kind in KINDS],
                         default=[kind.split()[0] for kind in KINDS], help="the kinds of forget set to tune on")
     parser.add_argument("--trial_seeds", type=int, default=1, help="main_tune.py --trial_seeds")
+    parser.add_argument("--validation_sets", type=int, default=2, help="main_tune.py --validation_sets")
     parser.add_argument("--draws", type=int, default=0,
                         help="also score the defaults and the tuned setting (seed 1) on this many further draws of "
                              "the same kind, which neither the trials nor the evaluation saw")
@@ -94,8 +95,8 @@ def main(argv: list[str] | None = None) -> None:
         for method in args.methods:
             flags = build_parser("data", "model", "unlearning", "tune", "system", "output").parse_args(
                 ["--model_id", f"{args.name}_best", "--unlearn", method, *forget, "--trials", str(args.trials),
-                 "--trial_seeds", str(args.trial_seeds), "--study", f"{args.name}_{method}_{forget[0].strip('-')}",
-                 "--overwrite", *dirs])
+                 "--trial_seeds", str(args.trial_seeds), "--validation_sets", str(args.validation_sets),
+                 "--study", f"{args.name}_{method}_{forget[0].strip('-')}", "--overwrite", *dirs])
             setup = load_setup(flags)
             retrained, r_meta = retrained_for(setup, setup.forget, flags)
             r_result, _ = unlearning_metrics(retrained, r_meta, setup.data, setup.forget, setup.device, EVAL_BATCH)
