@@ -111,8 +111,7 @@ def main(argv: list[str] | None = None) -> None:
                          "before_mean": statistics.fmean(before), "after_mean": statistics.fmean(after)})
             if args.draws:
                 draws = further_draws(setup, flags, args.draws)
-                gaps = {when: gaps_on_draws(setup, flags, draws, hparams) for when, hparams
-                        in (("before", {}), ("after", summary["hparams"]))}
+                gaps = dict(zip(("before", "after"), gaps_on_draws(setup, flags, draws, [{}, summary["hparams"]])))
                 rows[-1].update({f"{when}, other draws": mean_std(g) for when, g in gaps.items()}
                                 | {f"{when}_draws_mean": statistics.fmean(g) for when, g in gaps.items()}
                                 | {f"{when}_each_draw": " ".join(f"{v:.2f}" for v in g) for when, g in gaps.items()}
@@ -139,14 +138,16 @@ def further_draws(setup, flags: argparse.Namespace, count: int) -> list:
     return family_of(setup).tune_validation(setup, flags.seed, flags.validation_sets + count)[flags.validation_sets:]
 
 
-def gaps_on_draws(setup, flags: argparse.Namespace, draws: list, hparams: dict) -> list[float]:
-    """The method's Avg. Gap with `hparams` (seed 1) on each draw, against the model retrained without it."""
-    gaps = []
+def gaps_on_draws(setup, flags: argparse.Namespace, draws: list, settings: list[dict]) -> list[list[float]]:
+    """Per setting, the method's Avg. Gap (seed 1) on each draw, against the model retrained without it; each draw's
+    retrained model is measured and its SalUn mask computed once for all settings."""
+    gaps = [[] for _ in settings]
     for forget in draws:
         retrained, r_meta = retrained_for(setup, forget, flags)
         r_result, _ = unlearning_metrics(retrained, r_meta, setup.data, forget, setup.device, EVAL_BATCH)
         mask = saliency_mask(setup, forget, flags.mask_thresh, flags) if flags.unlearn.endswith("_with_SalUn") else None
-        gaps.append(score(setup, forget, flags, hparams, mask, r_result, 1).metrics["avg_gap"])
+        for mine, hparams in zip(gaps, settings):
+            mine.append(score(setup, forget, flags, hparams, mask, r_result, 1).metrics["avg_gap"])
     return gaps
 
 
