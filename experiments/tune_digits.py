@@ -76,6 +76,8 @@ def main(argv: list[str] | None = None) -> None:
         raise UserError(f"--points {args.points}: give 2 or more grid points per knob")
     if args.draws < 0 or (args.draws and (args.bound or args.sweep)):
         raise UserError(f"--draws {args.draws}: give a count of 0 or more, and only with the before/after table")
+    for method in args.methods:  # each names a tunable method, before anything is trained
+        search_space(unlearn.get_method(method), frozenset())
     args.name = "digits" if args.dataset == "Digits" else Path(args.dataset).stem.lower()
     work = Path(args.work or f"runs/tune_{args.name}")
     args.out = args.out or str(RESULTS_DIR / f"tune_{args.name}")
@@ -89,6 +91,48 @@ def main(argv: list[str] | None = None) -> None:
     if args.sweep:
         return sweep(args, dirs)
     rows = []
+    for kind, method, flags, setup in planned_runs(args, dirs):
+        retrained, r_meta = retrained_for(setup, setup.forget, flags)
+        r_result, _ = unlearning_metrics(retrained, r_meta, setup.data, setup.forget, setup.device, EVAL_BATCH)
+        mask = saliency_mask(setup, setup.forget, flags.mask_thresh, flags) if method.endswith("_with_SalUn") else None
+        before = [score(setup, setup.forget, flags, {}, mask, r_result, seed).metrics["avg_gap"] for seed in SEEDS]
+        summary = tune(setup, flags)
+        after = [row["avg_gap"] for row in summary["final"]]
+        setting = ", ".join(f"--{k} {v:.3g}" if isinstance(v, float) else f"--{k} {v}"
+                            for k, v in summary["flags"].items())
+        rows.append({"forget set": kind, "method": method, "before": mean_std(before), "after": mean_std(after),
+                     "best on validation": f"{summary['values']['avg_gap']:.2f}", "tuned setting": setting,
+                     "validation forget set": summary["validation_forget"],
+                     "before_mean": statistics.fmean(before), "after_mean": statistics.fmean(after)})
+        if args.draws:
+            draws = further_draws(setup, flags, args.draws)
+            gaps = dict(zip(("before", "after"), gaps_on_draws(setup, flags, draws, [{}, summary["hparams"]])))
+            rows[-1].update({f"{when}, other draws": mean_std(g) for when, g in gaps.items()}
+                            | {f"{when}_draws_mean": statistics.fmean(g) for when, g in gaps.items()}
+                            | {f"{when}_each_draw": " ".join(f"{v:.2f}" for v in g) for when, g in gaps.items()}
+                            | {"other draws": str(len(draws)),
+                               "draws": "; ".join(family_of(setup).describe_forget(d) for d in draws)})
+        print(rows[-1], flush=True)
+    headings = ["forget set", "method", "before", "after", "best on validation", "tuned setting",
+                "validation forget set"]
+    if args.draws:
+        headings[5:5] = ["other draws", "before, other draws", "after, other draws"]
+    body = (f"{args.label}; Avg. Gap to the model retrained without the evaluation forget set, mean ± "
+            f"std over seeds {', '.join(map(str, SEEDS))}: before = the method's registered defaults, after = the best "
+            f"of {args.trials} trials (TPE, seed 0) scored on the validation forget set"
+            f"{f' over seeds 1 to {args.trial_seeds}' if args.trial_seeds > 1 else ''}; best on validation = that "
+            f"setting's score there (the mean over the validation forget sets)."
+            + (" Other draws: mean ± std over further draws of the same kind (other classes; other random rows), "
+               "disjoint from the evaluation and validation sets, seed 1 on each."
+               if args.draws else "") + "\n\n"
+            + markdown_table(headings, [[r[h] for h in headings] for r in rows]))
+    publish(args.out, body, rows, script_command("experiments/tune_digits.py", argv))
+
+
+def planned_runs(args: argparse.Namespace, dirs: list[str]) -> list[tuple]:
+    """(kind, method, main_tune.py flags, setup) of every study to run, each checked before any of them starts: the
+    data has --draws further draws beyond the validation sets."""
+    runs = []
     for kind, forget in KINDS.items():
         if kind.split()[0] not in args.forget_sets:
             continue
@@ -98,38 +142,13 @@ def main(argv: list[str] | None = None) -> None:
                  "--trial_seeds", str(args.trial_seeds), "--validation_sets", str(args.validation_sets),
                  "--study", f"{args.name}_{method}_{forget[0].strip('-')}", "--overwrite", *dirs])
             setup = load_setup(flags)
-            retrained, r_meta = retrained_for(setup, setup.forget, flags)
-            r_result, _ = unlearning_metrics(retrained, r_meta, setup.data, setup.forget, setup.device, EVAL_BATCH)
-            mask = saliency_mask(setup, setup.forget, flags.mask_thresh, flags) if method.endswith("_with_SalUn") else None
-            before = [score(setup, setup.forget, flags, {}, mask, r_result, seed).metrics["avg_gap"] for seed in SEEDS]
-            summary = tune(setup, flags)
-            after = [row["avg_gap"] for row in summary["final"]]
-            setting = ", ".join(f"--{k} {v:.3g}" if isinstance(v, float) else f"--{k} {v}"
-                                for k, v in summary["flags"].items())
-            rows.append({"forget set": kind, "method": method, "before": mean_std(before), "after": mean_std(after),
-                         "tuned setting": setting, "validation forget set": summary["validation_forget"],
-                         "before_mean": statistics.fmean(before), "after_mean": statistics.fmean(after)})
-            if args.draws:
-                draws = further_draws(setup, flags, args.draws)
-                gaps = dict(zip(("before", "after"), gaps_on_draws(setup, flags, draws, [{}, summary["hparams"]])))
-                rows[-1].update({f"{when}, other draws": mean_std(g) for when, g in gaps.items()}
-                                | {f"{when}_draws_mean": statistics.fmean(g) for when, g in gaps.items()}
-                                | {f"{when}_each_draw": " ".join(f"{v:.2f}" for v in g) for when, g in gaps.items()}
-                                | {"other draws": str(len(draws)),
-                                   "draws": "; ".join(family_of(setup).describe_forget(d) for d in draws)})
-            print(rows[-1], flush=True)
-    headings = ["forget set", "method", "before", "after", "tuned setting", "validation forget set"]
-    if args.draws:
-        headings[4:4] = ["other draws", "before, other draws", "after, other draws"]
-    body = (f"{args.label}; Avg. Gap to the model retrained without the evaluation forget set, mean ± "
-            f"std over seeds {', '.join(map(str, SEEDS))}: before = the method's registered defaults, after = the best "
-            f"of {args.trials} trials (TPE, seed 0) scored on the validation forget set"
-            f"{f' over seeds 1 to {args.trial_seeds}' if args.trial_seeds > 1 else ''}."
-            + (" Other draws: mean ± std over further draws of the same kind (other classes; other random rows), "
-               "disjoint from the evaluation and validation sets, seed 1 on each."
-               if args.draws else "") + "\n\n"
-            + markdown_table(headings, [[r[h] for h in headings] for r in rows]))
-    publish(args.out, body, rows, script_command("experiments/tune_digits.py", argv))
+            found = len(family_of(setup).tune_validation(setup, flags.seed, args.validation_sets + args.draws))
+            if found < args.validation_sets + args.draws:
+                raise UserError(f"--validation_sets {args.validation_sets} --draws {args.draws}: {kind} of "
+                                f"{args.dataset} has {found} draws besides the evaluation forget set; give "
+                                f"--validation_sets + --draws ≤ {found}")
+            runs.append((kind, method, flags, setup))
+    return runs
 
 
 def further_draws(setup, flags: argparse.Namespace, count: int) -> list:

@@ -2,6 +2,7 @@
 import itertools
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -171,3 +172,22 @@ def test_trial_seeds_score_each_trial_on_every_seed_and_a_study_keeps_its_count(
     assert summary["values"]["avg_gap"] == pytest.approx((calls[0][1] + calls[1][1]) / 2)
     expect_user_error(cli(main_tune.main, *tune_env["flags"], "--runs_dir", str(tmp_path), "--unlearn", "GA",
                           "--trials", "2", "--study", "seeds"), "trial_seeds 2", "not 1")
+
+
+def test_tune_digits_refuses_an_untunable_method_and_too_many_draws_before_any_study(tune_env, tmp_path, cli):
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("tune_digits", Path(__file__).parents[1] / "experiments" /
+                                                  "tune_digits.py")
+    tune_digits = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tune_digits)
+    work = tmp_path / "work"
+    expect_user_error(cli(tune_digits.main, "--methods", "GA", "EU", "--work", str(work), "--out", str(tmp_path / "t")),
+                      "EU declares no search space")
+    assert not work.exists()  # refused before the original was trained
+    (work / "model_weights").mkdir(parents=True)  # the original tune_digits.py would train, already there
+    model = tune_env["work"] / "model_weights" / f"{tune_env['flags'][1]}.pt"
+    shutil.copy(model, work / "model_weights" / "digits_best.pt")
+    expect_user_error(cli(tune_digits.main, "--methods", "GA", "--forget_sets", "class-wise", "--validation_sets", "8",
+                          "--draws", "2", "--work", str(work), "--out", str(tmp_path / "t")),
+                      "--validation_sets 8 --draws 2", "has 9 draws", "≤ 9")
+    assert not (work / "runs" / "tune").exists() and not list(tmp_path.glob("t.*"))
