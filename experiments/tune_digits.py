@@ -7,6 +7,8 @@ class 3; random: 128 rows, the size of class 3), as Avg. Gap to the model retrai
     python experiments/tune_digits.py --sweep --out results/tune_digits_sweep
     python experiments/tune_digits.py --dataset data/mnist5k.npz --out results/tune_mnist5k
     python experiments/tune_digits.py --methods GA RL_with_SalUn --trial_seeds 2 --draws 6
+    python experiments/tune_digits.py --sweep --methods SSD --points 10 --draws 9 \\
+        --out results/tune_digits_sweep_classes
 
 --dataset runs the same protocol on another dataset with the same recipe (an .npz such as the real MNIST digits that
 experiments/mnist5k_npz.py writes). Writes runs/tune_digits/ (the original, the retrained models, the studies;
@@ -16,7 +18,9 @@ method reaches there, the ceiling the honest protocol's "after" is measured agai
 each method's search space on class 3 (seed 1), the landscape the trials search, into --out.{md,csv,png}: the Avg.
 Gap of every setting, and where the best one falls short, which of UA, RA, TA and MIA it misses. --draws N adds to the
 before/after table both settings' Avg. Gap on N further draws of the same kind that neither the trials nor the
-evaluation saw: whether the tuned setting beats the defaults beyond the one evaluation forget set."""
+evaluation saw: whether the tuned setting beats the defaults beyond the one evaluation forget set. With --sweep,
+--draws N runs the grid on N other classes too, and counts the classes each setting brings within 1.5 of retraining
+(--out_classes.png): whether one setting serves every class."""
 import argparse
 import itertools
 import statistics
@@ -60,7 +64,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--validation_sets", type=int, default=2, help="main_tune.py --validation_sets")
     parser.add_argument("--draws", type=int, default=0,
                         help="also score the defaults and the tuned setting (seed 1) on this many further draws of "
-                             "the same kind, which neither the trials nor the evaluation saw")
+                             "the same kind, which neither the trials nor the evaluation saw; with --sweep, every "
+                             "setting of the grid on the first this many other classes")
     parser.add_argument("--dataset", default="Digits", help="the dataset to tune on (main_train.py --dataset)")
     parser.add_argument("--work", help="where the models and studies go (default runs/tune_digits, or "
                         "runs/tune_NAME for another --dataset)")
@@ -74,8 +79,8 @@ def main(argv: list[str] | None = None) -> None:
     args.argv = argv
     if args.points < 2:
         raise UserError(f"--points {args.points}: give 2 or more grid points per knob")
-    if args.draws < 0 or (args.draws and (args.bound or args.sweep)):
-        raise UserError(f"--draws {args.draws}: give a count of 0 or more, and only with the before/after table")
+    if args.draws < 0 or (args.draws and args.bound):
+        raise UserError(f"--draws {args.draws}: give a count of 0 or more, with the before/after table or --sweep")
     for method in args.methods:  # each names a tunable method, before anything is trained
         search_space(unlearn.get_method(method), frozenset())
     args.name = "digits" if args.dataset == "Digits" else Path(args.dataset).stem.lower()
@@ -170,12 +175,17 @@ def gaps_on_draws(setup, flags: argparse.Namespace, draws: list, settings: list[
     return gaps
 
 
+def evaluation_setup(method_name: str, forget: list[str], dirs: list[str], model_id: str) -> tuple:
+    """The flags and the setup (data, original, evaluation forget set) of `method_name` on the evaluation forget set."""
+    flags = build_parser("data", "model", "unlearning", "tune", "system", "output").parse_args(
+        ["--model_id", model_id, "--unlearn", method_name, *forget, *dirs])
+    return flags, load_setup(flags)
+
+
 def on_the_evaluation_set(method_name: str, forget: list[str], dirs: list[str], model_id: str) -> tuple:
     """What scoring `method_name` on the evaluation forget set itself needs: its flags, the setup, the retrained
     model's measures, the SalUn mask (for a _with_SalUn method) and the method's search space."""
-    flags = build_parser("data", "model", "unlearning", "tune", "system", "output").parse_args(
-        ["--model_id", model_id, "--unlearn", method_name, *forget, *dirs])
-    setup = load_setup(flags)
+    flags, setup = evaluation_setup(method_name, forget, dirs, model_id)
     method = unlearn.get_method(method_name)
     retrained, r_meta = retrained_for(setup, setup.forget, flags)
     r_result, _ = unlearning_metrics(retrained, r_meta, setup.data, setup.forget, setup.device, EVAL_BATCH)
@@ -229,8 +239,8 @@ def sweep_figure(rows: list[dict], methods: list[str], dataset: str, path: str) 
     plt = pyplot()
     fig, axes = plt.subplots(1, len(methods), figsize=(5.6 * len(methods), 4.6), squeeze=False)
     for ax, method_name in zip(axes[0], methods):
-        mine = [r for r in rows if r["method"] == method_name]
-        x_flag, y_flag = [k for k in mine[0] if k not in ("method", *MEASURES)]
+        mine = [r for r in rows if r["method"] == method_name and r["forget set"] == rows[0]["forget set"]]
+        x_flag, y_flag = [k for k in mine[0] if k not in ("method", "forget set", *MEASURES)]
         xs, ys = sorted({r[x_flag] for r in mine}), sorted({r[y_flag] for r in mine})
         gaps = np.full((len(ys), len(xs)), np.nan)
         for r in mine:
@@ -250,40 +260,122 @@ def sweep_figure(rows: list[dict], methods: list[str], dataset: str, path: str) 
 
 def sweep(args: argparse.Namespace, dirs: list[str]) -> None:
     """Every setting of a grid over each method's two searched knobs, forgetting class 3 (seed 1): the Avg. Gap and
-    its parts, a heat map per method, and each method's best setting."""
+    its parts, a heat map per method, and each method's best setting; with --draws, the same grid on that many other
+    classes, and how many of the classes each setting brings within 1.5."""
     forget = KINDS["class-wise (class 3)"]
     for method_name in args.methods:
         knobs = unlearn.get_method(method_name).search
         if len(knobs) != 2:
             raise UserError(f"--sweep maps two knobs on a plane; {method_name} searches {len(knobs)} "
                             f"({', '.join(knobs) or 'none'}): leave it out of --methods")
-    rows, best = [], []
+    flags, setup = evaluation_setup(args.methods[0], forget, dirs, f"{args.name}_best")
+    draws = family_of(setup).tune_validation(setup, flags.seed, args.draws) if args.draws else []
+    if len(draws) < args.draws:
+        raise UserError(f"--draws {args.draws}: {args.dataset} has {len(draws)} classes besides class 3; give "
+                        f"--draws ≤ {len(draws)}")
+    rows, best, per_class = [], [], []
     for method_name in args.methods:
         flags, setup, r_result, mask, space = on_the_evaluation_set(method_name, forget, dirs, f"{args.name}_best")
         knobs = list(space)
-        for values in itertools.product(*(grid(space[k], args.points) for k in knobs)):
-            setting = dict(zip(knobs, values))
-            try:
-                metrics = score(setup, setup.forget, flags, setting, mask, r_result, 1).metrics
-            except UserError:  # a diverged run
-                metrics = dict.fromkeys(MEASURES, float("nan"))
-            rows.append({"method": method_name, **{KNOBS[k].flag: v for k, v in setting.items()},
-                         **{key: metrics[key] for key in MEASURES}})
-            print(rows[-1], flush=True)
-        mine = [r for r in rows if r["method"] == method_name and r["avg_gap"] == r["avg_gap"]]
-        top = min(mine, key=lambda r: r["avg_gap"])
-        best.append({"method": method_name, "settings": len([r for r in rows if r["method"] == method_name]),
-                     "within 1.5": sum(r["avg_gap"] <= 1.5 for r in mine), "best": f"{top['avg_gap']:.2f}",
-                     "at": ", ".join(f"--{KNOBS[k].flag} {top[KNOBS[k].flag]:.3g}" for k in knobs),
-                     "UA, RA, TA, MIA there": ", ".join(f"{top[key]:.1f}" for key in ("UA", "RA", "TA", "MIA")),
-                     "retrained": ", ".join(f"{r_result[key]:.1f}" for key in ("UA", "RA", "TA", "MIA"))})
+        settings = [dict(zip(knobs, values))
+                    for values in itertools.product(*(grid(space[k], args.points) for k in knobs))]
+        for forget_set in [setup.forget, *draws]:
+            name = family_of(setup).describe_forget(forget_set).split(" (")[0]
+            if forget_set is not setup.forget:
+                retrained, r_meta = retrained_for(setup, forget_set, flags)
+                r_result, _ = unlearning_metrics(retrained, r_meta, setup.data, forget_set, setup.device, EVAL_BATCH)
+                mask = saliency_mask(setup, forget_set, flags.mask_thresh, flags) if flags.unlearn.endswith(
+                    "_with_SalUn") else None
+            for setting in settings:
+                try:
+                    metrics = score(setup, forget_set, flags, setting, mask, r_result, 1).metrics
+                except UserError:  # a diverged run
+                    metrics = dict.fromkeys(MEASURES, float("nan"))
+                rows.append({"method": method_name, "forget set": name,
+                             **{KNOBS[k].flag: v for k, v in setting.items()},
+                             **{key: metrics[key] for key in MEASURES}})
+                print(rows[-1], flush=True)
+            mine = [r for r in rows if r["method"] == method_name and r["forget set"] == name
+                    and r["avg_gap"] == r["avg_gap"]]
+            top = min(mine, key=lambda r: r["avg_gap"])
+            at = ", ".join(f"--{KNOBS[k].flag} {top[KNOBS[k].flag]:.3g}" for k in knobs)
+            if forget_set is setup.forget:
+                best.append({"method": method_name, "settings": len(settings),
+                             "within 1.5": sum(r["avg_gap"] <= 1.5 for r in mine), "best": f"{top['avg_gap']:.2f}",
+                             "at": at, "UA, RA, TA, MIA there": ", ".join(f"{top[key]:.1f}" for key in
+                                                                          ("UA", "RA", "TA", "MIA")),
+                             "retrained": ", ".join(f"{r_result[key]:.1f}" for key in ("UA", "RA", "TA", "MIA"))})
+            per_class.append({"method": method_name, "forget set": name,
+                              "within 1.5": sum(r["avg_gap"] <= 1.5 for r in mine),
+                              "best": f"{top['avg_gap']:.2f}", "at": at})
     figure = sweep_figure(rows, args.methods, args.label.split(",")[0], f"{args.out}.png")
     headings = ["method", "settings", "within 1.5", "best", "at", "UA, RA, TA, MIA there", "retrained"]
     body = (f"{args.label}, forgetting class 3, seed 1: a grid of {args.points} values per searched "
             f"knob over each method's search space, scored on the evaluation forget set (the landscape that "
             f"--bound's trials search). Every setting is in the .csv; the heat maps are in {figure.name}.\n\n"
             + markdown_table(headings, [[str(r[h]) for h in headings] for r in best]))
+    if args.draws:
+        classes_figure = classes_within_figure(rows, args.methods, f"{args.out}_classes.png")
+        headings = ["method", "forget set", "within 1.5", "best", "at"]
+        body += (f"\n\nThe same grid on {args.draws} other classes (the first of the tuner's validation "
+                 f"sequence), seed 1 each: per class (class 3 first), the settings within 1.5 of its retrained model "
+                 f"and the best. How many classes each setting brings within 1.5 is mapped in "
+                 f"{classes_figure.name}.\n\n"
+                 + markdown_table(headings, [[str(r[h]) for h in headings] for r in per_class])
+                 + "\n\n" + "\n".join(f"- {line}" for line in settings_across_classes(rows, args.methods)))
     publish(args.out, body, rows, script_command("experiments/tune_digits.py", args.argv))
+
+
+def _by_setting(rows: list[dict], method_name: str) -> dict[tuple, dict[str, float]]:
+    """setting (knob values) -> forget set -> Avg. Gap, of one method's sweep rows."""
+    table: dict[tuple, dict[str, float]] = {}
+    for r in rows:
+        if r["method"] == method_name:
+            key = tuple((k, v) for k, v in r.items() if k not in ("method", "forget set", *MEASURES))
+            table.setdefault(key, {})[r["forget set"]] = r["avg_gap"]
+    return table
+
+
+def settings_across_classes(rows: list[dict], methods: list[str]) -> list[str]:
+    """Per method: how many settings hold every class within 1.5, and the setting that holds the most."""
+    lines = []
+    for method_name in methods:
+        table = _by_setting(rows, method_name)
+        first = rows[0]["forget set"]
+        counts = {key: sum(g <= 1.5 for g in gaps.values()) for key, gaps in table.items()}
+        key = max(counts, key=lambda k: (counts[k], -sum(table[k].values())))
+        classes = len(table[key])
+        at = ", ".join(f"--{k} {v:.3g}" for k, v in key)
+        lines.append(f"{method_name}: {sum(c == classes for c in counts.values())} of {len(table)} settings hold all "
+                     f"{classes} classes within 1.5; the most any setting holds is {counts[key]} ({at}), which gives "
+                     f"{table[key][first]:.2f} on {first}.")
+    return lines
+
+
+def classes_within_figure(rows: list[dict], methods: list[str], path: str) -> Path:
+    """A heat map per method: over its two knobs, how many of the swept classes each setting brings within 1.5."""
+    from utils.plots import finish, pyplot
+    plt = pyplot()
+    fig, axes = plt.subplots(1, len(methods), figsize=(5.6 * len(methods), 4.6), squeeze=False)
+    for ax, method_name in zip(axes[0], methods):
+        table = _by_setting(rows, method_name)
+        (x_flag, _), (y_flag, _) = next(iter(table))
+        xs, ys = sorted({key[0][1] for key in table}), sorted({key[1][1] for key in table})
+        counts = np.zeros((len(ys), len(xs)))
+        for key, gaps in table.items():
+            counts[ys.index(key[1][1]), xs.index(key[0][1])] = sum(g <= 1.5 for g in gaps.values())
+        classes = len(next(iter(table.values())))
+        image = ax.imshow(counts, origin="lower", cmap="viridis", vmin=0, vmax=classes, aspect="auto")
+        for (i, j), count in np.ndenumerate(counts):
+            ax.text(j, i, f"{count:.0f}", ha="center", va="center", fontsize=7,
+                    color="black" if count > classes / 2 else "white")
+        ax.set_xticks(range(len(xs)), [f"{v:.3g}" for v in xs], rotation=45, fontsize=7)
+        ax.set_yticks(range(len(ys)), [f"{v:.3g}" for v in ys], fontsize=7)
+        ax.set_xlabel(f"--{x_flag}")
+        ax.set_ylabel(f"--{y_flag}")
+        ax.set_title(f"{method_name}: classes of {classes} within 1.5 of retraining", fontsize=10)
+        fig.colorbar(image, ax=ax, shrink=0.85, label="classes within 1.5")
+    return finish(fig, path)
 
 
 if __name__ == "__main__":

@@ -190,4 +190,6 @@ def test_tune_digits_refuses_an_untunable_method_and_too_many_draws_before_any_s
     expect_user_error(cli(tune_digits.main, "--methods", "GA", "--forget_sets", "class-wise", "--validation_sets", "8",
                           "--draws", "2", "--work", str(work), "--out", str(tmp_path / "t")),
                       "--validation_sets 8 --draws 2", "has 9 draws", "≤ 9")
+    expect_user_error(cli(tune_digits.main, "--sweep", "--methods", "SSD", "--draws", "10", "--work", str(work),
+                          "--out", str(tmp_path / "t")), "--draws 10", "9 classes besides class 3")
     assert not (work / "runs" / "tune").exists() and not list(tmp_path.glob("t.*"))
