@@ -233,6 +233,16 @@ def grid(r, points: int) -> list:
     return [float(v) for v in (np.geomspace if r.log else np.linspace)(r.low, r.high, points)]
 
 
+def label_grid(fig, ax, image, x: tuple[str, list], y: tuple[str, list], title: str, colour_label: str) -> None:
+    """Ticks, knob names, title and colour bar of one heat map over a grid of two knobs ((flag, values) each)."""
+    ax.set_xticks(range(len(x[1])), [f"{v:.3g}" for v in x[1]], rotation=45, fontsize=7)
+    ax.set_yticks(range(len(y[1])), [f"{v:.3g}" for v in y[1]], fontsize=7)
+    ax.set_xlabel(f"--{x[0]}")
+    ax.set_ylabel(f"--{y[0]}")
+    ax.set_title(title, fontsize=10)
+    fig.colorbar(image, ax=ax, shrink=0.85, label=colour_label)
+
+
 def sweep_figure(rows: list[dict], methods: list[str], dataset: str, path: str) -> Path:
     """A heat map of the Avg. Gap over each method's two knobs, the settings within 1.5 in red."""
     from utils.plots import finish, pyplot
@@ -249,12 +259,8 @@ def sweep_figure(rows: list[dict], methods: list[str], dataset: str, path: str) 
         for (i, j), gap in np.ndenumerate(gaps):
             ax.text(j, i, "–" if gap != gap else f"{gap:.1f}", ha="center", va="center", fontsize=6,
                     color="red" if gap <= 1.5 else "white" if gap > 25 else "black")
-        ax.set_xticks(range(len(xs)), [f"{v:.3g}" for v in xs], rotation=45, fontsize=7)
-        ax.set_yticks(range(len(ys)), [f"{v:.3g}" for v in ys], fontsize=7)
-        ax.set_xlabel(f"--{x_flag}")
-        ax.set_ylabel(f"--{y_flag}")
-        ax.set_title(f"{method_name}: Avg. Gap, class 3 of {dataset}", fontsize=10)
-        fig.colorbar(image, ax=ax, shrink=0.85, label="Avg. Gap to retrain (red: ≤ 1.5)")
+        label_grid(fig, ax, image, (x_flag, xs), (y_flag, ys), f"{method_name}: Avg. Gap, class 3 of {dataset}",
+                   "Avg. Gap to retrain (red: ≤ 1.5)")
     return finish(fig, path)
 
 
@@ -369,12 +375,8 @@ def classes_within_figure(rows: list[dict], methods: list[str], path: str) -> Pa
         for (i, j), count in np.ndenumerate(counts):
             ax.text(j, i, f"{count:.0f}", ha="center", va="center", fontsize=7,
                     color="black" if count > classes / 2 else "white")
-        ax.set_xticks(range(len(xs)), [f"{v:.3g}" for v in xs], rotation=45, fontsize=7)
-        ax.set_yticks(range(len(ys)), [f"{v:.3g}" for v in ys], fontsize=7)
-        ax.set_xlabel(f"--{x_flag}")
-        ax.set_ylabel(f"--{y_flag}")
-        ax.set_title(f"{method_name}: classes of {classes} within 1.5 of retraining", fontsize=10)
-        fig.colorbar(image, ax=ax, shrink=0.85, label="classes within 1.5")
+        label_grid(fig, ax, image, (x_flag, xs), (y_flag, ys),
+                   f"{method_name}: classes of {classes} within 1.5 of retraining", "classes within 1.5")
     return finish(fig, path)
 
 
