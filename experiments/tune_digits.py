@@ -97,9 +97,7 @@ def main(argv: list[str] | None = None) -> None:
         return sweep(args, dirs)
     rows = []
     for kind, method, flags, setup in planned_runs(args, dirs):
-        retrained, r_meta = retrained_for(setup, setup.forget, flags)
-        r_result, _ = unlearning_metrics(retrained, r_meta, setup.data, setup.forget, setup.device, EVAL_BATCH)
-        mask = saliency_mask(setup, setup.forget, flags.mask_thresh, flags) if method.endswith("_with_SalUn") else None
+        r_result, mask = reference(setup, setup.forget, flags)
         before = [score(setup, setup.forget, flags, {}, mask, r_result, seed).metrics["avg_gap"] for seed in SEEDS]
         summary = tune(setup, flags)
         after = [row["avg_gap"] for row in summary["final"]]
@@ -156,6 +154,15 @@ def planned_runs(args: argparse.Namespace, dirs: list[str]) -> list[tuple]:
     return runs
 
 
+def reference(setup, forget, flags: argparse.Namespace) -> tuple[dict, dict | None]:
+    """What scoring a method on `forget` needs: the measures of the model retrained without it, and the SalUn mask
+    of `forget` for a _with_SalUn method (None otherwise)."""
+    retrained, r_meta = retrained_for(setup, forget, flags)
+    r_result, _ = unlearning_metrics(retrained, r_meta, setup.data, forget, setup.device, EVAL_BATCH)
+    masked = unlearn.get_method(flags.unlearn).masked
+    return r_result, saliency_mask(setup, forget, flags.mask_thresh, flags) if masked else None
+
+
 def further_draws(setup, flags: argparse.Namespace, count: int) -> list:
     """Up to `count` draws of the evaluation forget set's kind that follow the validation sets in the tuner's own
     seeded sequence, so neither the trials nor the evaluation saw them."""
@@ -167,9 +174,7 @@ def gaps_on_draws(setup, flags: argparse.Namespace, draws: list, settings: list[
     retrained model is measured and its SalUn mask computed once for all settings."""
     gaps = [[] for _ in settings]
     for forget in draws:
-        retrained, r_meta = retrained_for(setup, forget, flags)
-        r_result, _ = unlearning_metrics(retrained, r_meta, setup.data, forget, setup.device, EVAL_BATCH)
-        mask = saliency_mask(setup, forget, flags.mask_thresh, flags) if flags.unlearn.endswith("_with_SalUn") else None
+        r_result, mask = reference(setup, forget, flags)
         for mine, hparams in zip(gaps, settings):
             mine.append(score(setup, forget, flags, hparams, mask, r_result, 1).metrics["avg_gap"])
     return gaps
@@ -187,9 +192,7 @@ def on_the_evaluation_set(method_name: str, forget: list[str], dirs: list[str], 
     model's measures, the SalUn mask (for a _with_SalUn method) and the method's search space."""
     flags, setup = evaluation_setup(method_name, forget, dirs, model_id)
     method = unlearn.get_method(method_name)
-    retrained, r_meta = retrained_for(setup, setup.forget, flags)
-    r_result, _ = unlearning_metrics(retrained, r_meta, setup.data, setup.forget, setup.device, EVAL_BATCH)
-    mask = saliency_mask(setup, setup.forget, flags.mask_thresh, flags) if method.masked else None
+    r_result, mask = reference(setup, setup.forget, flags)
     return flags, setup, r_result, mask, search_space(method, frozenset())
 
 
@@ -288,10 +291,7 @@ def sweep(args: argparse.Namespace, dirs: list[str]) -> None:
         for forget_set in [setup.forget, *draws]:
             name = family_of(setup).describe_forget(forget_set).split(" (")[0]
             if forget_set is not setup.forget:
-                retrained, r_meta = retrained_for(setup, forget_set, flags)
-                r_result, _ = unlearning_metrics(retrained, r_meta, setup.data, forget_set, setup.device, EVAL_BATCH)
-                mask = saliency_mask(setup, forget_set, flags.mask_thresh, flags) if flags.unlearn.endswith(
-                    "_with_SalUn") else None
+                r_result, mask = reference(setup, forget_set, flags)
             for setting in settings:
                 try:
                     metrics = score(setup, forget_set, flags, setting, mask, r_result, 1).metrics
