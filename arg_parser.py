@@ -10,10 +10,12 @@ import sys
 from pathlib import Path
 
 from engine.defaults import ARCHS, default_arch  # noqa: F401  (re-exported)
-from engine.family import CLASSIFICATION, FAMILIES, FAMILY_DEFAULTS, METHOD_TAKES_RECIPE_FLAGS, family_from_flags
+from engine.family import (CLASSIFICATION, FAMILIES, FAMILY_DEFAULTS, METHOD_TAKES_RECIPE_FLAGS, family_from_flags,
+                           misplaced_flag)
 from utils import cli
 from utils.cli import (momentum_float, non_negative_float, non_negative_int,  # noqa: F401  (flag types, re-exported)
                        positive_float, positive_int, probability, seed_int)
+from utils.errors import UserError
 
 UNLEARN_DIR = Path(__file__).resolve().parent / "unlearn"
 PARENT = "the original's"  # a method knob taken from the original model's training flags
@@ -140,6 +142,9 @@ class Parser(cli.Parser):
         for key, value in FAMILY_DEFAULTS[family_from_flags(parsed)].items():
             if getattr(parsed, key, value) is None:
                 setattr(parsed, key, value)
+        misplaced = misplaced_flag(parsed)
+        if misplaced:
+            raise UserError(misplaced)
         from utils.paths import check_new_file  # no torch
         for flag in ("json", "save_fig"):
             if getattr(parsed, flag, None):

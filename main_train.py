@@ -10,7 +10,12 @@ def main(argv=None) -> dict:
     args = build_parser("data", "model", "training", "system", "output", "fl_mrcm_train",
                         description=__doc__).parse_args(argv)
     from unlearn.families import family_for_flags  # after parsing: --help and flag errors answer without torch
+    from unlearn.workflow import refuse_flags
 
+    refuse_flags(args, {"json": "is for the evaluation scripts (main_test.py --json writes a model's record); "
+                                "main_train.py logs every epoch in {runs_dir}/{id}/log.csv: drop it",
+                        "save_fig": "is for the evaluation scripts (main_test.py --save_fig saves the sample figure); "
+                                    "main_train.py draws its curves in {runs_dir}/{id}/curves.png: drop it"})
     family = family_for_flags(args)
     family.check_training_flags(args)
     summary = family.train(args)

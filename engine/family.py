@@ -25,6 +25,31 @@ METHOD_BASE_BATCH = {CLASSIFICATION: 100, RECONSTRUCTION: None, FEDERATED: None}
 METHOD_TAKES_RECIPE_FLAGS = {CLASSIFICATION: True, RECONSTRUCTION: True, FEDERATED: False}
 
 
+# flags that only one kind of data reads: MRI volumes (--train_groups, --sites; the federated flags included) or
+# labelled images (--dataset); given for the other kind they would do nothing, so they are refused
+MRI_ONLY_FLAGS = frozenset({
+    "sequence", "challenge", "sample_rate", "resolution", "mask_type", "accelerations", "center_fractions", "cache_mb",
+    "chans", "num_pool_layers", "num_cascades", "sens_chans", "sens_pools", "loss", "federated", "num_users",
+    "local_ep", "local_bs", "fedavg_weights", "lr_step", "adv_weight", "unlearn_interval", "continues",
+    "train_dataset", "test_dataset"})
+IMAGE_ONLY_FLAGS = frozenset({"size", "download", "no_aug", "imagenet_arch", "dataset_method", "forget_set_size",
+                              "patch_size", "poison_target", "confused_classes"})
+
+
+def misplaced_flag(args: argparse.Namespace) -> str | None:
+    """The first flag given on the command line that the run's kind of data does not read, with what it is for; None
+    when every given flag fits."""
+    mri = data_family(args) == RECONSTRUCTION
+    for flag in sorted(getattr(args, "given", ())):
+        if not mri and flag in MRI_ONLY_FLAGS:
+            return (f"--{flag} is for MRI reconstruction (--train_groups or --sites); this run is image "
+                    f"classification (--dataset {getattr(args, 'dataset', None)}): drop it")
+        if mri and flag in IMAGE_ONLY_FLAGS:
+            return (f"--{flag} is for image classification (--dataset); this run is MRI reconstruction "
+                    f"(--train_groups or --sites): drop it")
+    return None
+
+
 def data_family(args: argparse.Namespace) -> str:
     """The family of the data the flags name: MRI volumes when groups (--train_groups) or sites (--sites) are named,
     else images with labels."""

@@ -155,8 +155,11 @@ def load_pretrained(model: nn.Module, path: str) -> list[str]:
     state = {k.removeprefix("module."): v for k, v in state.items() if isinstance(k, str) and torch.is_tensor(v)}
     own = model.state_dict()
     usable = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
-    if not usable:
-        raise UserError(f"--pretrained {path}: none of its weights fit this model (wrong arch?)")
+    head = getattr(model, "pretrained_cfg", {}).get("classifier")
+    if not any(head is None or not k.startswith(f"{head}.") for k in usable):
+        fits = f" (only {', '.join(sorted(usable))} of the classifier head)" if usable else ""
+        raise UserError(f"--pretrained {path}: none of its weights fit this model{fits}; it holds another "
+                        f"architecture: pass --arch of the checkpoint, or a checkpoint of this one")
     broken = next((k for k, v in usable.items() if v.is_floating_point() and not bool(torch.isfinite(v).all())), None)
     if broken:
         raise UserError(f"--pretrained {path}: {broken} holds NaN or inf; pass a checkpoint of a run that did not "

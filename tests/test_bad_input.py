@@ -38,6 +38,41 @@ def test_unknown_dataset_and_arch_list_the_valid_names(work, cli):
                       "unknown arch 'resnet19'", "smallcnn")
 
 
+def test_a_flag_of_the_other_kind_of_data_is_refused_naming_what_it_is_for(work, cli):
+    folder, model_id = work
+    expect_user_error(cli(main_train.main, "--save_model_id", "x", "--accelerations", "8", *dirs(folder)),
+                      "--accelerations is for MRI reconstruction", "--dataset Digits", "drop it")
+    expect_user_error(cli(main_test.main, "--model_id", model_id, "--mask_type", "equispaced", *dirs(folder)),
+                      "--mask_type is for MRI reconstruction")
+    expect_user_error(cli(main_train.main, "--save_model_id", "x", "--train_groups", "brain:nowhere", "--no_aug",
+                          *dirs(folder)), "--no_aug is for image classification", "drop it")
+
+
+def test_training_refuses_the_evaluation_outputs_and_a_checkpoint_of_another_arch(work, cli, tmp_path):
+    folder, model_id = work
+    expect_user_error(cli(main_train.main, "--save_model_id", "x", "--json", str(tmp_path / "t.json"), *dirs(folder)),
+                      "--json is for the evaluation scripts", "log.csv")
+    expect_user_error(cli(main_train.main, "--save_model_id", "x", "--save_fig", str(tmp_path / "t.png"),
+                          *dirs(folder)), "--save_fig is for the evaluation scripts", "curves.png")
+    pretrained = str(folder / "model_weights" / f"{model_id}.pt")  # a smallcnn: only fc.bias fits a 10-class ResNet
+    expect_user_error(cli(main_train.main, "--save_model_id", "x", "--arch", "resnet18", "--pretrained", pretrained,
+                          "--epochs", "1", *dirs(folder)), "none of its weights fit", "only fc.bias")
+    assert not (folder / "model_weights" / "x_best.pt").exists()
+
+
+def test_a_folder_that_refuses_new_entries_is_refused_before_the_run(work, cli, tmp_path, monkeypatch):
+    import tempfile
+    folder, _ = work
+
+    def refuse(**_):
+        raise OSError(30, "Read-only file system")
+
+    monkeypatch.setattr(tempfile, "mkdtemp", refuse)  # what /proc, or a read-only mount, does even for root
+    expect_user_error(cli(main_train.main, "--save_model_id", "x", "--model_dir", str(tmp_path / "ro"),
+                          "--runs_dir", str(folder / "runs")), "--model_dir", "cannot create anything in",
+                      "Read-only file system")
+
+
 def test_missing_medmnist_file_names_the_file_and_download(work, cli, tmp_path):
     expect_user_error(cli(examine_dataset.main, "--dataset", "PathMNIST", "--size", "64", "--data_dir", str(tmp_path)),
                       "pathmnist_64.npz not found", "--download")

@@ -44,3 +44,5 @@ def test_pretrained_copies_matching_weights_and_keeps_a_new_head(tmp_path):
     assert torch.equal(target.features[0][0].weight, source.features[0][0].weight)
     with pytest.raises(UserError, match="none of its weights fit"):
         models.load_pretrained(models.create_model("resnet18", 3, 3), str(tmp_path / "src.pt"))
+    with pytest.raises(UserError, match=r"none of its weights fit this model \(only fc.bias of the classifier head"):
+        models.load_pretrained(models.create_model("resnet18", 10, 3), str(tmp_path / "src.pt"))  # fc.bias: 10 = 10

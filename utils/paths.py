@@ -3,6 +3,7 @@ argument parser uses these checks too."""
 import os
 import shutil
 import socket
+import tempfile
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -37,6 +38,11 @@ def check_writable_dir(folder: str | os.PathLike, flag: str) -> None:
         raise UserError(f"{flag} {folder}: {base} is a file, not a folder; pass a folder")
     if not os.access(base, os.W_OK | os.X_OK):
         raise UserError(f"{flag} {folder}: {base} is not writable; pass a folder you can write to")
+    try:  # access() passes for root, and on file systems that refuse new entries (/proc, some mounts): try one
+        os.rmdir(tempfile.mkdtemp(prefix=".write-check-", dir=base))
+    except OSError as err:
+        raise UserError(f"{flag} {folder}: cannot create anything in {base} ({err.strerror}); pass a folder you can "
+                        f"write to") from None
 
 
 def check_new_file(path: str | os.PathLike, overwrite: bool, flag: str) -> None:
