@@ -145,10 +145,12 @@ class Parser(cli.Parser):
         misplaced = misplaced_flag(parsed)
         if misplaced:
             raise UserError(misplaced)
-        from utils.paths import check_new_file  # no torch
+        from utils.paths import check_figure_format, check_new_file  # no torch
         for flag in ("json", "save_fig"):
             if getattr(parsed, flag, None):
                 check_new_file(getattr(parsed, flag), getattr(parsed, "overwrite", False), f"--{flag}")
+        if getattr(parsed, "save_fig", None):
+            check_figure_format(parsed.save_fig, "--save_fig")
         return parsed, rest
 
 

@@ -78,6 +78,12 @@ def test_missing_medmnist_file_names_the_file_and_download(work, cli, tmp_path):
                       "pathmnist_64.npz not found", "--download")
 
 
+def test_a_figure_format_matplotlib_cannot_write_is_refused_before_the_work(work, cli, tmp_path):
+    expect_user_error(cli(examine_dataset.main, "--save_fig", str(tmp_path / "data.jpgg")),
+                      "matplotlib cannot write .jpgg files", ".png")
+    assert not list(tmp_path.iterdir())
+
+
 def test_broken_npz_files(work, cli, tmp_path):
     np.savez(tmp_path / "nokey.npz", train_images=np.zeros((2, 8, 8), np.uint8))
     expect_user_error(cli(examine_dataset.main, "--dataset", str(tmp_path / "nokey.npz")), "lacks train_labels")

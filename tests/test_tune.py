@@ -142,6 +142,7 @@ def test_two_workers_on_one_study_complete_the_trials_together_once_each(tune_en
     (["--trials", "0"], ["--trials", "0"]),
     (["--storage", "postgresql://nobody@127.0.0.1:1/none"], ["--storage postgresql://", "cannot be reached"]),
     (["--storage", "sqlite:////no/such/folder/x.db"], ["--storage", "does not exist"]),
+    (["--study", "../elsewhere"], ["--study '../elsewhere' must be a plain name"]),  # it names a folder of runs/tune
 ])
 def test_bad_tuning_input_is_one_line_and_leaves_no_study(tune_env, tmp_path, cli, argv, fragments):
     runs = tmp_path / "runs"

@@ -26,7 +26,7 @@ from utils import checkpoints
 from utils.errors import UserError
 from utils.eval_cache import file_digest
 from utils.io import save_csv, save_json, save_text
-from utils.paths import run_lock
+from utils.paths import check_run_id, check_writable_dir, run_lock
 from utils.tables import format_table, markdown_table
 
 from . import forget_sets, masks
@@ -200,12 +200,14 @@ def make_storage(url: str):
         path = Path(url.removeprefix("journal:"))
         if not path.parent.is_dir():
             raise UserError(f"--storage {url}: folder {path.parent} does not exist")
+        check_writable_dir(path.parent, "--storage")
         from optuna.storages.journal import JournalFileBackend
         return optuna.storages.JournalStorage(JournalFileBackend(str(path)))
     if url.startswith("sqlite:///"):
         path = Path(url.removeprefix("sqlite:///"))
         if not path.parent.is_dir():
             raise UserError(f"--storage {url}: folder {path.parent} does not exist")
+        check_writable_dir(path.parent, "--storage")
     for attempt in range(STORAGE_ATTEMPTS):
         try:
             return optuna.storages.RDBStorage(url, engine_kwargs={"pool_pre_ping": True} if "sqlite" not in url else {})
@@ -424,8 +426,9 @@ def tune(setup, args: argparse.Namespace) -> dict:
     if len(validation) == 1 and validation[0] is setup.forget:  # reconstruction: trials see the val split only
         tuned_on = f"the val split of {tuned_on}"
     stem = checkpoints.find_checkpoint(args.model_id, args.model_dir).stem
-    name = args.study or f"{stem}_{method.name}_{setup.forget.label()}"
+    name = check_run_id(args.study, "--study") if args.study else f"{stem}_{method.name}_{setup.forget.label()}"
     folder = Path(args.runs_dir) / "tune" / name
+    check_writable_dir(folder, "--runs_dir")
     storage_url = args.storage or f"sqlite:///{Path(args.runs_dir) / 'tune' / 'studies.db'}"
     if not args.storage:
         (Path(args.runs_dir) / "tune").mkdir(parents=True, exist_ok=True)

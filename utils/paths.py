@@ -57,6 +57,18 @@ def check_new_file(path: str | os.PathLike, overwrite: bool, flag: str) -> None:
     check_writable_dir(path.parent, flag)
 
 
+def check_figure_format(path: str | os.PathLike, flag: str) -> None:
+    """`path`'s suffix names a format matplotlib writes (no suffix: PNG)."""
+    suffix = Path(path).suffix.lstrip(".").lower()
+    if not suffix:
+        return
+    from matplotlib.backend_bases import FigureCanvasBase  # only when a figure path is given: --help stays light
+    formats = FigureCanvasBase.get_supported_filetypes()
+    if suffix not in formats:
+        raise UserError(f"{flag} {path}: matplotlib cannot write .{suffix} files; end the name in one of "
+                        f"{', '.join('.' + f for f in sorted(formats))} (e.g. .png)")
+
+
 def remove_paths(paths: list[Path]) -> None:
     """Delete the files and folders that exist among `paths`."""
     for path in paths:
