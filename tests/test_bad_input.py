@@ -202,6 +202,14 @@ def test_retrained_model_for_another_forget_set_is_refused(env, cli):
                       "forgot class 3")
 
 
+@pytest.mark.parametrize("flag, value", [("--unlearn", "SSD"), ("--unlearn_lr", "0.1"), ("--alpha", "0"),
+                                         ("--mask_thresh", "0.5")])
+def test_evaluating_an_unlearned_model_refuses_the_method_and_its_knobs(env, cli, flag, value):
+    import main_test_unlearn
+    expect_user_error(cli(main_test_unlearn.main, "--model_id", env["retrain_id"], *env["common"], flag, value),
+                      f"{flag} is main_unlearn.py's", "read from its checkpoint")
+
+
 def test_existing_unlearned_output_needs_overwrite(env, cli):
     import main_unlearn
     expect_user_error(cli(main_unlearn.main, *forget_args(env, "--unlearn", "retrain", "--class_to_forget", "3")),
