@@ -16,9 +16,14 @@ def main(argv=None) -> dict:
     parser = build_parser("data", "model", "unlearning", "audit", "system", "output", "record", description=__doc__)
     args = parser.parse_args(argv)
     from unlearn.audit import audit, parse_attacks  # after parsing: --help and flag errors answer without torch
+    from unlearn.families import family_for_flags
     from unlearn.workflow import load_image_setup, refuse_flags
     from utils import distributed
+    from utils.errors import UserError
 
+    if not family_for_flags(args).audited:
+        raise UserError("main_audit.py audits image classifiers (--dataset); it has no shadow-model audit of MRI "
+                        "reconstruction: drop --train_groups / --sites")
     refuse_flags(args, {"save_fig": "is for the evaluation scripts; main_audit.py writes roc.png and epsilon.png "
                                     "into {runs_dir}/audit/{name}/: drop it",
                         "mask_path": "is main_unlearn.py's; the audit computes each shadow's SalUn mask at "

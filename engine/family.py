@@ -33,7 +33,8 @@ MRI_ONLY_FLAGS = frozenset({
     "local_ep", "local_bs", "fedavg_weights", "lr_step", "adv_weight", "unlearn_interval", "continues",
     "train_dataset", "test_dataset"})
 IMAGE_ONLY_FLAGS = frozenset({"size", "download", "no_aug", "imagenet_arch", "dataset_method", "forget_set_size",
-                              "patch_size", "poison_target", "confused_classes"})
+                              "patch_size", "poison_target", "confused_classes", "class_to_forget",
+                              "num_indexes_to_replace", "indexes_to_replace", "deletion_size"})
 
 
 def misplaced_flag(args: argparse.Namespace) -> str | None:

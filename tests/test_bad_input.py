@@ -163,6 +163,14 @@ def test_unknown_method_lists_them(env, cli):
                       "unknown method 'RL_salun'", "RL_with_SalUn", "SSD")
 
 
+@pytest.mark.parametrize("value", ["2", "0"])
+def test_bad_teachers_retain_share_is_a_share(env, cli, value):  # 2 crashed in numpy's choice, after the data loaded
+    import main_unlearn
+    expect_user_error(cli(main_unlearn.main, *forget_args(env, "--unlearn", "BadT", "--class_to_forget", "3",
+                                                          "--bad_teacher_retain_share", value)),
+                      "--bad_teacher_retain_share", "share in (0, 1]")
+
+
 def test_class_out_of_range_empty_and_whole_forget_sets(env, cli, tmp_path):
     import main_unlearn
     expect_user_error(cli(main_unlearn.main, *forget_args(env, "--unlearn", "FT", "--class_to_forget", "12")),

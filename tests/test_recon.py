@@ -204,6 +204,16 @@ def test_forget_group_not_among_the_groups(guarded, cli):
                           "--unlearn", "NL_FT"), "'liver'", "brain, knee")
 
 
+def test_image_flags_a_share_above_one_and_the_audit_are_refused_on_mri(guarded, cli):
+    import main_audit
+    forget = [*guarded["groups"], "--model_id", "orig_best", "--forget_group", "knee", "--unlearn", "NL_FT"]
+    expect_user_error(cli(main_unlearn.main, *forget, "--class_to_forget", "3"),
+                      "--class_to_forget is for image classification", "drop it")
+    expect_user_error(cli(main_unlearn.main, *forget, "--retain_ratio", "2"), "--retain_ratio", "share in (0, 1]")
+    expect_user_error(cli(main_audit.main, *guarded["groups"], "--model_id", "orig_best"),
+                      "main_audit.py audits image classifiers")
+
+
 def test_empty_group_folder(guarded, cli, tmp_path):
     empty = tmp_path / "empty"
     (empty / "train").mkdir(parents=True)

@@ -20,6 +20,7 @@ class Family:
 
     name: str
     augments_mri: bool = False  # takes main_train.py's --mri_aug
+    audited: bool = False  # main_audit.py has a shadow-model audit of its models
 
     def check_training_flags(self, args: argparse.Namespace) -> None:
         """Refuse a training flag this family does not take, before any work."""

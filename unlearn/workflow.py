@@ -186,6 +186,7 @@ class Classification(Family):
     """Images with class labels (MedMNIST, Digits, image folders): forgetting classes, subsets, manipulated samples."""
 
     name = CLASSIFICATION
+    audited = True
 
     def train(self, args: argparse.Namespace) -> dict:
         return training.train_model(args)

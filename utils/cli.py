@@ -67,6 +67,14 @@ def probability(text: str) -> float:
     return value
 
 
+def share_float(text: str) -> float:
+    """A share of some rows: more than none, at most all."""
+    value = float(text)
+    if not 0 < value <= 1:
+        raise argparse.ArgumentTypeError(f"must be a share in (0, 1], e.g. 0.3, got {text}")
+    return value
+
+
 def seed_int(text: str) -> int:
     value = int(text)
     if not 0 <= value < 2**32:
