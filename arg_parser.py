@@ -180,10 +180,6 @@ def _data(p: argparse._ArgumentGroup) -> None:
     p.add_argument("--sites", default=None, metavar="L:DIR[,L:DIR]",
                    help="federated reconstruction: one site (hospital) per letter, e.g. B:data/brats,F:data/fastmri; "
                         "each DIR in the FL-MRCM layout T1/ T2/ (with --sequence) or train/ val/ test/")
-    p.add_argument("--train_dataset", default=None, metavar="LETTERS",
-                   help="federated: the sites that train, e.g. BFHI (default: every site of --sites)")
-    p.add_argument("--test_dataset", default=None, metavar="LETTER",
-                   help="federated: the target site, validated every round (FL-MRCM aligns to it)")
     p.add_argument("--sequence", choices=["T1", "T2"], default=None, help="FL-MRCM layout: DIR/{T1,T2}/{train,val,test}")
     p.add_argument("--challenge", choices=["singlecoil", "multicoil"], default=None,
                    help="reconstruction: the k-space the files must hold (default: what the files hold)")
@@ -230,6 +226,10 @@ def _training(p: argparse._ArgumentGroup) -> None:
     p.add_argument("--federated", choices=["fedavg", "mrcm"], default=None,
                    help="train across --sites: FL-MR (FedAvg) or FL-MRCM (+ latent alignment to --test_dataset); "
                         "--epochs counts communication rounds")
+    p.add_argument("--train_dataset", default=None, metavar="LETTERS",
+                   help="federated: the sites that train, e.g. BFHI (default: every site of --sites)")
+    p.add_argument("--test_dataset", default=None, metavar="LETTER",
+                   help="federated: the target site, validated every round (FL-MRCM aligns to it)")
     p.add_argument("--num_users", type=positive_int, default=None, help="federated: number of training sites (a check)")
     p.add_argument("--local_ep", type=positive_int, default=1, help="federated: local epochs per round")
     p.add_argument("--local_bs", type=positive_int, default=None, help="federated: local batch size (default --batch_size)")
@@ -350,6 +350,10 @@ def _fl_mrcm(p: argparse._ArgumentGroup, phase: str) -> None:
     else:
         p.add_argument("--save_dir", default=None, metavar="DIR", action=Alias, targets=("runs_dir",),
                        help="FL-MRCM's output folder: the same as --runs_dir DIR")
+        p.add_argument("--test_dataset", default=None, action=Refuse,
+                       refusal="FL-MRCM's site to test; here main_test.py tests every site of --sites: name only that "
+                               "one, e.g. --sites F:DIR",
+                       help="FL-MRCM's site to test: refused, name only that site in --sites")
         p.add_argument("--checkpoint", default=None, metavar="PATH", action=Alias, targets=("model_id",),
                        help="FL-MRCM's checkpoint to test: the same as --model_id PATH")
     p.add_argument("--verbose", action="store_true",

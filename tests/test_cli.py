@@ -127,6 +127,13 @@ def test_val_sample_rate_is_refused_naming_sample_rate(main, cli):
     expect_user_error(cli(main, "--val_sample_rate", "0.5"), "--val_sample_rate", "--sample_rate")
 
 
+def test_the_sites_that_train_are_main_train_flags_and_fl_mrcms_test_site_is_refused(cli):
+    expect_user_error(cli(main_test.main, "--test_dataset", "F"), "--test_dataset", "every site of --sites")
+    import main_unlearn  # it read neither: the sites that train are the federation's, recorded in the checkpoint
+    for flag in ("--test_dataset", "--train_dataset"):
+        expect_user_error(cli(main_unlearn.main, flag, "BF"), f"unrecognized arguments: {flag} BF")
+
+
 def test_checkpoint_to_continue_from_is_refused_naming_continues(cli):
     expect_user_error(cli(main_train.main, "--checkpoint", "3_net.pth", "--continues"), "--checkpoint", "--continues")
 
