@@ -219,6 +219,11 @@ def test_training_site_without_a_folder(guarded, cli):
                       "site Z has no folder in --sites")
 
 
+def test_a_site_is_named_by_one_letter(guarded, cli):  # BB trained, but no --train_dataset could name it
+    flags = ["--sites", f"BB:{guarded['work'] / 'B'}", "--sequence", "T1"]
+    expect_user_error(cli(main_train.main, *train_argv(guarded, sites=flags)), "'BB:", "one letter")
+
+
 def test_num_users_that_does_not_match_the_sites(guarded, cli):
     expect_user_error(cli(main_train.main, *train_argv(guarded, "--num_users", "3")),
                       "--num_users 3", "4 training sites")

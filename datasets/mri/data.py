@@ -62,6 +62,8 @@ def parse_groups(text: str, flag: str = "--train_groups") -> dict[str, Path]:
             raise UserError(f"{flag} {part!r}: each group is NAME:DIR, e.g. {flag} brain:data/brain,knee:data/knee")
         if name in groups:
             raise UserError(f"{flag}: group {name!r} is named twice")
+        if flag == "--sites" and not (len(name) == 1 and name.isalpha()):  # --train_dataset BFHI spells sites
+            raise UserError(f"{flag} {part!r}: a site is named by one letter, e.g. {flag} B:data/brats,F:data/fastmri")
         if not Path(folder).is_dir():
             raise UserError(f"{flag}: group {name!r}: no folder {folder}")
         groups[name] = Path(folder)
