@@ -145,6 +145,10 @@ class Parser(cli.Parser):
         misplaced = misplaced_flag(parsed)
         if misplaced:
             raise UserError(misplaced)
+        labels = sorted({"label", "tag"} & parsed.given)
+        if labels and not getattr(parsed, "json", None) and not getattr(self, "always_writes_record", False):
+            raise UserError(f"--{labels[0]} goes into the --json record, and without --json nothing is written: add "
+                            f"--json FILE")
         from utils.paths import check_figure_format, check_new_file  # no torch
         for flag in ("json", "save_fig"):
             if getattr(parsed, flag, None):
@@ -449,6 +453,7 @@ GROUP_TITLES = {"record": "evaluation record (--json)", "tune": "hyper-parameter
 def build_parser(*groups: str, description: str | None = None) -> Parser:
     """A parser holding the flags of the named groups."""
     parser = Parser(description=description)
+    parser.always_writes_record = "audit" in groups  # main_audit.py writes audit.json, --json or not
     for name in groups:
         GROUPS[name](parser.add_argument_group(GROUP_TITLES.get(name, name)))
     return parser

@@ -218,6 +218,15 @@ def test_evaluating_an_unlearned_model_refuses_the_method_and_its_knobs(env, cli
                       f"{flag} is main_unlearn.py's", "read from its checkpoint")
 
 
+def test_a_record_label_without_a_record_and_a_split_the_report_does_not_read(env, cli):
+    import main_test_unlearn
+    for flag, value in (("--label", "mine"), ("--tag", "share=30")):
+        expect_user_error(cli(main_test.main, "--model_id", env["model_id"], *env["common"], "--no_gui", flag, value),
+                          f"{flag} goes into the --json record", "add --json FILE")
+    expect_user_error(cli(main_test_unlearn.main, "--model_id", env["retrain_id"], *env["common"], "--split", "val"),
+                      "--split", "train split", "TA on test")
+
+
 def test_existing_unlearned_output_needs_overwrite(env, cli):
     import main_unlearn
     expect_user_error(cli(main_unlearn.main, *forget_args(env, "--unlearn", "retrain", "--class_to_forget", "3")),

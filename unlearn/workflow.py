@@ -144,6 +144,9 @@ def load_retrained(setup: Setup, args: argparse.Namespace) -> tuple[nn.Module, d
 def image_unlearn_report(setup: Setup, args: argparse.Namespace) -> dict:
     """main_test_unlearn.py for classification: UA, RA, TA, MIA of the model (and the retrained one, the gap between
     them, the JS divergence on the forget set), seed 003's corrective measures and the transfer measures."""
+    if "split" in getattr(args, "given", ()):
+        raise UserError("--split: main_test_unlearn.py measures UA and RA on the train split and TA on test, always; "
+                        "drop it (main_test.py --split evaluates one split)")
     batch = max(args.batch_size, 256)
     retrained = load_retrained(setup, args) if args.retrain_model_id else None  # checked before any work
     result, logits = evaluate(setup, setup.model, setup.meta, batch, logit_cache(args, args.model_id))
