@@ -18,8 +18,8 @@ def main(argv=None) -> dict:
     method_flags = {"unlearn", "mask_thresh", "mask_path", *(knob.flag for knob in KNOBS.values())}
     misplaced = sorted(method_flags & args.given)
     if misplaced:
-        raise UserError(f"--{misplaced[0]} is main_unlearn.py's (the method and its knobs); main_test_unlearn.py evaluates "
-                        f"--model_id as it was unlearned, read from its checkpoint: drop it")
+        raise UserError(f"--{misplaced[0]} is main_unlearn.py's (the method and its knobs); main_test_unlearn.py "
+                        f"evaluates --model_id as it was unlearned, read from its checkpoint: drop it")
     family = family_for_flags(args)
     setup = family.load_setup(args, forget_from_meta=True)
     report = family.unlearn_report(setup, args)
