@@ -20,6 +20,11 @@ METHODS = {"poisoning": "poisoning", "interclasslabelswap": "interclasslabelswap
            "labeltargeted": "interclasslabelswap", "randomlabelswap": "randomlabelswap"}
 
 
+# each manipulation flag and the kinds of manipulation that read it
+MANIPULATION_FLAGS = {"forget_set_size": set(METHODS.values()), "patch_size": {"poisoning"},
+                      "poison_target": {"poisoning"}, "confused_classes": {"interclasslabelswap"}}
+
+
 def parse_pair(text: str) -> list[int]:
     try:
         pair = [int(part) for part in text.split(",")]
@@ -37,9 +42,14 @@ def default_pair(num_classes: int) -> list[int]:
 
 def plan(args: argparse.Namespace, data: ImageDataset) -> dict | None:
     """The manipulation the training flags ask for, drawn with --seed and checked against the data."""
-    if not getattr(args, "dataset_method", None):
+    method = METHODS.get(getattr(args, "dataset_method", None) or "")
+    for flag, readers in MANIPULATION_FLAGS.items():
+        if flag in getattr(args, "given", ()) and method not in readers:
+            names = " or ".join(name for name, kind in METHODS.items() if kind in readers)
+            raise UserError(f"--{flag} is for --dataset_method {names}"
+                            + (f", not {args.dataset_method}" if method else "; add one, or drop it"))
+    if method is None:
         return None
-    method = METHODS[args.dataset_method]
     if data.multilabel:
         raise UserError(f"--dataset_method needs a single-label task; {data.name} is multi-label")
     size, labels = args.forget_set_size, data.train.labels.cpu()

@@ -60,6 +60,19 @@ def test_training_refuses_the_evaluation_outputs_and_a_checkpoint_of_another_arc
     assert not (folder / "model_weights" / "x_best.pt").exists()
 
 
+@pytest.mark.parametrize("argv, fragments", [
+    (["--forget_set_size", "10"], ["--forget_set_size is for --dataset_method", "add one, or drop it"]),
+    (["--patch_size", "2"], ["--patch_size is for --dataset_method poisoning"]),
+    (["--dataset_method", "labeltargeted", "--forget_set_size", "10", "--poison_target", "2"],
+     ["--poison_target is for --dataset_method poisoning, not labeltargeted"]),
+    (["--dataset_method", "randomlabelswap", "--forget_set_size", "10", "--confused_classes", "3,5"],
+     ["--confused_classes is for --dataset_method interclasslabelswap or labeltargeted"]),
+])
+def test_a_manipulation_flag_without_its_manipulation_is_refused(work, cli, argv, fragments):  # trained clean before
+    folder, _ = work
+    expect_user_error(cli(main_train.main, "--save_model_id", "x", "--epochs", "1", *argv, *dirs(folder)), *fragments)
+
+
 def test_a_folder_that_refuses_new_entries_is_refused_before_the_run(work, cli, tmp_path, monkeypatch):
     import tempfile
     folder, _ = work
