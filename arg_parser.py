@@ -293,8 +293,7 @@ def _unlearning(p: argparse._ArgumentGroup) -> None:
                    help="_with_SalUn methods: a mask file instead of SaliencyMaps/{model_id}/with_{t}.pt")
     p.add_argument("--mask_dir", default="SaliencyMaps", help="where generate_mask.py writes and main_unlearn.py reads masks")
     for knob in declared_knobs().values():  # every method knob, as unlearn/knobs.py declares it
-        kind = {"int": int, "str": str}.get(knob.kind) or getattr(cli, knob.kind)  # or a checked type of utils.cli
-        p.add_argument(f"--{knob.flag}", type=kind, default=None, choices=knob.choices, help=knob.help or None)
+        p.add_argument(f"--{knob.flag}", type=knob.type, default=None, choices=knob.choices, help=knob.help or None)
     p.add_argument("--forget_group", default=None, help="reconstruction: the group of --train_groups to forget (knee)")
     p.add_argument("--forget_site", default=None, help="federated: the site (letter) that leaves the federation")
     p.add_argument("--retrain_model_id", default=None, help="model retrained without the forget set, to compare with")

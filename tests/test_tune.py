@@ -107,6 +107,16 @@ def test_a_study_writes_best_json_that_main_unlearn_reads_and_the_same_seed_find
                           str(folder / "best.json")), "GA's setting", "--unlearn GA")
 
 
+@pytest.mark.parametrize("flags, fragment", [({"unlearn_lr": -1}, "must be a finite positive number"),
+                                             ({"unlearn_epochs": 2.5}, "must be a positive int"),
+                                             ({"nope": 1}, "nope is no method's knob")])
+def test_a_best_json_edited_by_hand_is_read_as_the_flags_would_be(tune_env, tmp_path, cli, flags, fragment):
+    best = tmp_path / "best.json"  # these were a ValueError, a TypeError traceback, and silently nothing
+    best.write_text(json.dumps({"method": "GA", "flags": flags}))
+    expect_user_error(cli(main_unlearn.main, *tune_env["flags"][:-4], "--unlearn", "GA", "--hparams", str(best)),
+                      f"--hparams {best}", fragment)
+
+
 def test_a_pareto_study_of_gap_and_time(tune_env, tmp_path):
     summary = tune(tune_env, tmp_path, "--trials", "2", "--objective", "avg_gap,time")
     assert summary["objectives"] == ["avg_gap", "time"] and summary["pareto"]

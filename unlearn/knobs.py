@@ -2,6 +2,7 @@
 its help. arg_parser.py generates the unlearning flags from this table (reading this file without importing torch or
 the package), and unlearn.register refuses a knob that is not here. Standard library only."""
 from dataclasses import dataclass
+from typing import Any, Callable
 
 
 @dataclass(frozen=True)
@@ -10,6 +11,12 @@ class Knob:
     kind: str                            # argument type: int, positive_int, non_negative_int, positive_float, ...
     help: str = ""                       # what the knob does (each method's default is added to the help)
     choices: tuple[str, ...] | None = None
+
+    @property
+    def type(self) -> Callable[[str], Any]:
+        """The flag's argparse type: int, str, or a checked type of utils.cli (positive_int, share_float, ...)."""
+        from utils import cli
+        return {"int": int, "str": str}.get(self.kind) or getattr(cli, self.kind)
 
 
 @dataclass(frozen=True)

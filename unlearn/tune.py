@@ -8,7 +8,6 @@ import argparse
 import copy
 import dataclasses
 import json
-import math
 import statistics
 import time
 import warnings
@@ -397,10 +396,22 @@ def read_hparams(path: str | Path, method_name: str) -> dict:
         raise UserError(f"--hparams {path}: not a main_tune.py best.json ({err})") from None
     if tuned.lower() != method_name.lower():
         raise UserError(f"--hparams {path} holds {tuned}'s setting, not {method_name}'s; pass --unlearn {tuned}")
-    if not isinstance(flags, dict) or any(not isinstance(v, (int, float)) or isinstance(v, bool) or not math.isfinite(v)
-                                          for v in flags.values()):
-        raise UserError(f"--hparams {path}: its flags must be numbers")
-    return flags
+    if not isinstance(flags, dict):
+        raise UserError(f"--hparams {path}: its flags must map knob flags to values")
+    knobs = {knob.flag: knob for knob in KNOBS.values()}
+    checked = {}
+    for flag, value in flags.items():  # as the command line would read them
+        if flag not in knobs:
+            raise UserError(f"--hparams {path}: {flag} is no method's knob (main_tune.py writes only knob flags)")
+        try:
+            checked[flag] = knobs[flag].type(str(value))
+        except argparse.ArgumentTypeError as err:
+            raise UserError(f"--hparams {path}: {flag} {value!r}: {err}") from None
+        except ValueError:
+            raise UserError(f"--hparams {path}: {flag} {value!r}: must be a {knobs[flag].kind.replace('_', ' ')}") from None
+        if knobs[flag].choices and checked[flag] not in knobs[flag].choices:
+            raise UserError(f"--hparams {path}: {flag} {value!r} is not one of {', '.join(knobs[flag].choices)}")
+    return checked
 
 
 def format_front(study) -> str:
