@@ -408,7 +408,8 @@ def read_hparams(path: str | Path, method_name: str) -> dict:
         except argparse.ArgumentTypeError as err:
             raise UserError(f"--hparams {path}: {flag} {value!r}: {err}") from None
         except ValueError:
-            raise UserError(f"--hparams {path}: {flag} {value!r}: must be a {knobs[flag].kind.replace('_', ' ')}") from None
+            kind = knobs[flag].kind.replace("_", " ")
+            raise UserError(f"--hparams {path}: {flag} {value!r}: must be a {kind}") from None
         if knobs[flag].choices and checked[flag] not in knobs[flag].choices:
             raise UserError(f"--hparams {path}: {flag} {value!r} is not one of {', '.join(knobs[flag].choices)}")
     return checked
