@@ -125,6 +125,8 @@ class Parser(cli.Parser):
     """utils.cli's parser (one-line errors, flags spelled out) filling task-dependent defaults; its help gives the
     unlearning methods' own defaults, read from unlearn/ when help is asked for."""
 
+    always_writes_record = False  # a script that writes its evaluation record with or without --json (main_audit.py)
+
     def format_help(self) -> str:
         texts = method_defaults_help()
         for action in self._actions:
@@ -146,7 +148,7 @@ class Parser(cli.Parser):
         if misplaced:
             raise UserError(misplaced)
         labels = sorted({"label", "tag"} & parsed.given)
-        if labels and not getattr(parsed, "json", None) and not getattr(self, "always_writes_record", False):
+        if labels and not getattr(parsed, "json", None) and not self.always_writes_record:
             raise UserError(f"--{labels[0]} goes into the --json record, and without --json nothing is written: add "
                             f"--json FILE")
         from utils.paths import check_figure_format, check_new_file  # no torch
@@ -452,7 +454,7 @@ GROUP_TITLES = {"record": "evaluation record (--json)", "tune": "hyper-parameter
 def build_parser(*groups: str, description: str | None = None) -> Parser:
     """A parser holding the flags of the named groups."""
     parser = Parser(description=description)
-    parser.always_writes_record = "audit" in groups  # main_audit.py writes audit.json, --json or not
+    parser.always_writes_record = "audit" in groups  # audit.json
     for name in groups:
         GROUPS[name](parser.add_argument_group(GROUP_TITLES.get(name, name)))
     return parser
